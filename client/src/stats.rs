@@ -1,0 +1,211 @@
+//! What the overlay shows: connection state, fps, bandwidth, latency, role.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+use deskcast_shared::Role;
+
+/// Width of the sliding window the meters average over, in milliseconds.
+pub const WINDOW_MS: f64 = 1000.0;
+
+/// How long an `error` from the server stays in the overlay, in milliseconds.
+pub const ERROR_SHOWN_MS: f64 = 5000.0;
+
+/// Counts amounts (frames, bytes) over the last [`WINDOW_MS`].
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    samples: VecDeque<(f64, f64)>,
+}
+
+impl RateMeter {
+    /// An empty meter.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `amount` at time `now_ms`.
+    pub fn record(&mut self, now_ms: f64, amount: f64) {
+        self.samples.push_back((now_ms, amount));
+        self.expire(now_ms);
+    }
+
+    /// Sum of the amounts in the last [`WINDOW_MS`], i.e. the amount per second.
+    pub fn per_second(&mut self, now_ms: f64) -> f64 {
+        self.expire(now_ms);
+        // A fold from +0.0: `Sum for f64` starts at -0.0, which prints as "-0".
+        let total = self.samples.iter().fold(0.0, |sum, (_, a)| sum + a);
+        total * (1000.0 / WINDOW_MS)
+    }
+
+    fn expire(&mut self, now_ms: f64) {
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| *t <= now_ms - WINDOW_MS)
+        {
+            self.samples.pop_front();
+        }
+    }
+}
+
+/// A byte rate for people: `850 kbit/s` below one megabyte a second, `1.4 MB/s` above.
+pub fn format_bandwidth(bytes_per_second: f64) -> String {
+    if bytes_per_second >= 1_000_000.0 {
+        format!("{:.1} MB/s", bytes_per_second / 1_000_000.0)
+    } else {
+        format!("{:.0} kbit/s", bytes_per_second * 8.0 / 1000.0)
+    }
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConnState {
+    /// The socket is opening, or open and waiting for `hello`.
+    Connecting,
+    /// `hello` arrived: frames flow, input (if allowed) is sent.
+    Connected,
+    /// The socket closed; the next attempt starts in `in_ms` milliseconds.
+    Reconnecting {
+        /// Delay before the next attempt.
+        in_ms: u32,
+    },
+}
+
+/// Everything the overlay line is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// Connection state.
+    pub state: ConnState,
+    /// Role from `hello` or the latest `role` message.
+    pub role: Option<Role>,
+    /// Whether the source takes input at all (`hello.input`).
+    pub input: bool,
+    /// Frames drawn per second.
+    pub fps: f64,
+    /// Bytes received per second.
+    pub bytes_per_second: f64,
+    /// `Date.now()` minus the latest drawn frame's capture time, ms. A difference of
+    /// two machines' clocks, so it includes their offset.
+    pub latency_ms: Option<f64>,
+    /// The latest server error, while it is fresh.
+    pub error: Option<String>,
+}
+
+impl Status {
+    /// Whether input must not be sent: view role, or a source that takes none.
+    pub fn view_only(&self) -> bool {
+        self.role == Some(Role::View) || !self.input
+    }
+
+    /// The overlay's text, one line.
+    pub fn line(&self) -> String {
+        let mut s = match self.state {
+            ConnState::Connecting => "connecting…".to_string(),
+            ConnState::Connected => "connected".to_string(),
+            ConnState::Reconnecting { in_ms } => {
+                format!(
+                    "disconnected; retrying in {:.1} s",
+                    f64::from(in_ms) / 1000.0
+                )
+            }
+        };
+        if self.state == ConnState::Connected {
+            match self.role {
+                Some(Role::Control) if self.input => s.push_str(" · control"),
+                Some(Role::Control) => s.push_str(" · control (source takes no input)"),
+                Some(Role::View) => s.push_str(" · view"),
+                None => {}
+            }
+            let _ = write!(
+                s,
+                " · {:.0} fps · {}",
+                self.fps,
+                format_bandwidth(self.bytes_per_second)
+            );
+            if let Some(ms) = self.latency_ms {
+                let _ = write!(s, " · latency {ms:.0} ms (clock diff)");
+            }
+        }
+        if let Some(e) = &self.error {
+            let _ = write!(s, " · error: {e}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meter_sums_the_last_second_only() {
+        let mut m = RateMeter::new();
+        for i in 0..30 {
+            m.record(f64::from(i) * 33.0, 1.0);
+        }
+        assert_eq!(m.per_second(990.0), 30.0);
+        assert_eq!(m.per_second(1500.0), 14.0, "samples after t=500");
+        assert_eq!(m.per_second(5000.0), 0.0);
+        assert_eq!(
+            format!("{:.0}", RateMeter::new().per_second(0.0)),
+            "0",
+            "not -0"
+        );
+    }
+
+    #[test]
+    fn bandwidth_reads_naturally() {
+        assert_eq!(format_bandwidth(0.0), "0 kbit/s");
+        assert_eq!(format_bandwidth(106_250.0), "850 kbit/s");
+        assert_eq!(format_bandwidth(1_400_000.0), "1.4 MB/s");
+    }
+
+    fn status() -> Status {
+        Status {
+            state: ConnState::Connected,
+            role: Some(Role::Control),
+            input: true,
+            fps: 29.6,
+            bytes_per_second: 1_400_000.0,
+            latency_ms: Some(41.2),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn status_line_shows_everything_while_connected() {
+        assert_eq!(
+            status().line(),
+            "connected · control · 30 fps · 1.4 MB/s · latency 41 ms (clock diff)"
+        );
+        let s = Status {
+            error: Some("input refused; view only".into()),
+            ..status()
+        };
+        assert!(
+            s.line().ends_with(" · error: input refused; view only"),
+            "{}",
+            s.line()
+        );
+        let s = Status {
+            state: ConnState::Reconnecting { in_ms: 2000 },
+            ..status()
+        };
+        assert_eq!(s.line(), "disconnected; retrying in 2.0 s");
+    }
+
+    #[test]
+    fn view_only_is_the_view_role_or_a_source_without_input() {
+        assert!(!status().view_only());
+        assert!(Status {
+            role: Some(Role::View),
+            ..status()
+        }
+        .view_only());
+        assert!(Status {
+            input: false,
+            ..status()
+        }
+        .view_only());
+    }
+}

@@ -1,0 +1,227 @@
+//! Input listeners: pointer, wheel, keyboard → the pure state machines → messages.
+//!
+//! Nothing is sent on a view-only connection ([`super::State::send`] drops it).
+
+use deskcast_shared::Button;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{CompositionEvent, KeyboardEvent, PointerEvent, WheelEvent};
+
+use super::{App, State};
+use crate::gesture::{Pointer, PointerKind};
+use crate::keys::{composed, KeyEvent};
+
+/// `MouseEvent.button` → a protocol button; back/forward buttons are not forwarded.
+fn button(code: i16) -> Option<Button> {
+    match code {
+        0 => Some(Button::Left),
+        1 => Some(Button::Middle),
+        2 => Some(Button::Right),
+        _ => None,
+    }
+}
+
+/// A number property of an event, e.g. the fractional `clientX` (web-sys reads it as i32).
+fn number(event: &JsValue, name: &str, fallback: i32) -> f64 {
+    js_sys::Reflect::get(event, &JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(f64::from(fallback))
+}
+
+impl App {
+    /// The event's position relative to the canvas in CSS pixels, with its pointer kind.
+    fn pointer(&self, e: &PointerEvent) -> Pointer {
+        let rect = self.canvas.get_bounding_client_rect();
+        let kind = match e.pointer_type().as_str() {
+            "mouse" => PointerKind::Mouse,
+            // Touch and pen: no hover, a larger slop, long press.
+            _ => PointerKind::Touch,
+        };
+        Pointer {
+            id: e.pointer_id(),
+            kind,
+            x: number(e, "clientX", e.client_x()) - rect.left(),
+            y: number(e, "clientY", e.client_y()) - rect.top(),
+        }
+    }
+
+    /// Re-arms the one gesture timer for the state machine's next deadline.
+    fn arm_gesture_timer(&self, s: &mut State) {
+        self.cancel_gesture_timer(s);
+        if let Some(deadline) = s.gestures.deadline() {
+            // A millisecond late rather than early; an early tick would only re-arm.
+            let delay = (deadline - self.now()).ceil().clamp(0.0, 60_000.0) as i32 + 1;
+            s.gesture_timer = self
+                .window
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    &self.js.gesture_timer,
+                    delay,
+                )
+                .ok();
+        }
+    }
+
+    pub(super) fn cancel_gesture_timer(&self, s: &mut State) {
+        if let Some(id) = s.gesture_timer.take() {
+            self.window.clear_timeout_with_handle(id);
+        }
+    }
+
+    pub(super) fn on_gesture_timer(&self, _: JsValue) {
+        let now = self.now();
+        let mut s = self.s.borrow_mut();
+        s.gesture_timer = None;
+        let msgs = s.gestures.tick(now);
+        s.send(msgs);
+        self.arm_gesture_timer(&mut s);
+        if s.gestures.wants_frame() {
+            // Hover moves held back behind a click can go now.
+            self.request_frame(&mut s);
+        }
+    }
+
+    pub(super) fn on_pointer_down(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<PointerEvent>() else {
+            return;
+        };
+        // Keyboard input goes to the canvas from now on. Before any borrow: focus
+        // changes fire focus and blur events synchronously.
+        let _ = self.canvas.focus();
+        let Some(button) = button(e.button()) else {
+            return;
+        };
+        e.prevent_default();
+        // Moves and the release keep coming to the canvas when the pointer leaves it.
+        let _ = self.canvas.set_pointer_capture(e.pointer_id());
+        let now = self.now();
+        let mut s = self.s.borrow_mut();
+        if !s.input_allowed() {
+            return;
+        }
+        self.relayout_if_moved(&mut s);
+        let msgs = s.gestures.down(self.pointer(e), button, now);
+        s.send(msgs);
+        self.arm_gesture_timer(&mut s);
+    }
+
+    pub(super) fn on_pointer_move(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<PointerEvent>() else {
+            return;
+        };
+        let mut s = self.s.borrow_mut();
+        if !s.input_allowed() {
+            return;
+        }
+        let msgs = s.gestures.moved(self.pointer(e));
+        let started_drag = !msgs.is_empty();
+        s.send(msgs);
+        if started_drag {
+            // A drag cancels a long press: its deadline went away.
+            self.arm_gesture_timer(&mut s);
+        }
+        if s.gestures.wants_frame() {
+            self.request_frame(&mut s);
+        }
+    }
+
+    pub(super) fn on_pointer_up(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<PointerEvent>() else {
+            return;
+        };
+        let Some(button) = button(e.button()) else {
+            return;
+        };
+        let now = self.now();
+        let mut s = self.s.borrow_mut();
+        if !s.input_allowed() {
+            return;
+        }
+        let msgs = s.gestures.up(self.pointer(e), button, now);
+        s.send(msgs);
+        self.arm_gesture_timer(&mut s);
+    }
+
+    /// `pointercancel` and `lostpointercapture`: end a drag where it was.
+    pub(super) fn on_pointer_cancel(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<PointerEvent>() else {
+            return;
+        };
+        let mut s = self.s.borrow_mut();
+        let msgs = s.gestures.cancel(e.pointer_id());
+        s.send(msgs);
+        self.arm_gesture_timer(&mut s);
+    }
+
+    pub(super) fn on_wheel(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<WheelEvent>() else {
+            return;
+        };
+        e.prevent_default();
+        let page_px = f64::from(self.canvas.client_height().max(1));
+        let mut s = self.s.borrow_mut();
+        if !s.input_allowed() {
+            return;
+        }
+        let msg = s
+            .wheel
+            .add(e.delta_x(), e.delta_y(), e.delta_mode(), page_px);
+        s.send(msg.into_iter().collect());
+    }
+
+    pub(super) fn on_key_down(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
+            return;
+        };
+        let mut s = self.s.borrow_mut();
+        if !s.input_allowed() {
+            return;
+        }
+        let (key, code) = (e.key(), e.code());
+        let ev = KeyEvent {
+            key: &key,
+            code: &code,
+            ctrl: e.ctrl_key(),
+            alt: e.alt_key(),
+            meta: e.meta_key(),
+            alt_graph: e.get_modifier_state("AltGraph"),
+            composing: e.is_composing(),
+        };
+        if let Some(msg) = s.keyboard.down(&ev) {
+            e.prevent_default();
+            s.send(vec![msg]);
+        }
+    }
+
+    pub(super) fn on_key_up(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
+            return;
+        };
+        let mut s = self.s.borrow_mut();
+        let (key, code) = (e.key(), e.code());
+        let ev = KeyEvent {
+            key: &key,
+            code: &code,
+            ..KeyEvent::default()
+        };
+        if let Some(msg) = s.keyboard.up(&ev) {
+            e.prevent_default();
+            s.send(vec![msg]);
+        }
+    }
+
+    pub(super) fn on_composition_end(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<CompositionEvent>() else {
+            return;
+        };
+        let mut s = self.s.borrow_mut();
+        let msg = composed(&e.data().unwrap_or_default());
+        s.send(msg.into_iter().collect());
+    }
+
+    /// The canvas lost focus: release every key sent down, so none stays stuck.
+    pub(super) fn on_blur(&self, _: JsValue) {
+        let mut s = self.s.borrow_mut();
+        let msgs = s.keyboard.release_all();
+        s.send(msgs);
+    }
+}

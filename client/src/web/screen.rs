@@ -1,0 +1,187 @@
+//! The picture: canvas sizing for HiDPI, JPEG decode, drawing the newest frame.
+//!
+//! Decoding uses `createImageBitmap(new Blob([jpeg]))`, off the main thread; the
+//! scheduling (one decode at a time, newest frame only) is [`crate::frames`]. Frames
+//! are drawn into an off-page canvas at the image's own size, which is then drawn
+//! letterboxed onto the visible canvas, on `requestAnimationFrame` and on resize.
+
+use js_sys::{Array, Promise};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{console, Blob, BlobPropertyBag, ImageBitmap};
+
+use super::{App, Job, Ready, State};
+use crate::frames::Arrival;
+use crate::geometry::View;
+
+impl App {
+    /// Re-lays out the canvas for its current CSS size and device pixel ratio, then repaints.
+    pub(super) fn resize(&self) {
+        let mut s = self.s.borrow_mut();
+        self.relayout(&mut s);
+    }
+
+    /// Re-lays out only if the canvas's CSS size changed since the last layout.
+    pub(super) fn relayout_if_moved(&self, s: &mut State) {
+        let rect = self.canvas.get_bounding_client_rect();
+        if s.gestures.view().css_size() != (rect.width(), rect.height()) {
+            self.relayout(s);
+        }
+    }
+
+    fn relayout(&self, s: &mut State) {
+        let rect = self.canvas.get_bounding_client_rect();
+        let view = View::new(
+            rect.width(),
+            rect.height(),
+            self.window.device_pixel_ratio(),
+            s.image,
+        );
+        let (w, h) = view.backing_size();
+        if self.canvas.width() != w || self.canvas.height() != h {
+            // Resizing the backing store clears it; it is repainted just below.
+            self.canvas.set_width(w);
+            self.canvas.set_height(h);
+        }
+        s.gestures.set_view(view);
+        self.paint(s);
+    }
+
+    /// The streamed image has a new size (from `hello` or a full frame).
+    pub(super) fn set_image_size(&self, s: &mut State, width: u32, height: u32) {
+        s.image = Some((width, height));
+        // Resizing clears the off-page canvas: the next frame repaints it.
+        self.screen.set_width(width);
+        self.screen.set_height(height);
+        s.have_picture = false;
+        self.relayout(s);
+    }
+
+    /// Draws the off-page screen canvas letterboxed onto the visible canvas.
+    fn paint(&self, s: &State) {
+        let (w, h) = (
+            f64::from(self.canvas.width()),
+            f64::from(self.canvas.height()),
+        );
+        self.ctx.set_fill_style_str("#000");
+        self.ctx.fill_rect(0.0, 0.0, w, h);
+        let Some(r) = s.gestures.view().drawn() else {
+            return;
+        };
+        if !s.have_picture {
+            return;
+        }
+        if let Err(e) = self.ctx.draw_image_with_html_canvas_element_and_dw_and_dh(
+            &self.screen,
+            r.x,
+            r.y,
+            r.width,
+            r.height,
+        ) {
+            console::warn_2(&JsValue::from_str("deskcast: draw failed"), &e);
+        }
+    }
+
+    /// A frame arrived: decode it now or let it wait for the running decode.
+    pub(super) fn frame_arrived(&self, s: &mut State, job: Job) {
+        match s.frames.arrived(job) {
+            Arrival::Decode(job) => self.decode(s, job),
+            // A frame that waited and was overtaken is simply dropped, undecoded.
+            Arrival::Queued { .. } => {}
+        }
+    }
+
+    /// Starts decoding `job`; on an immediate failure, moves on to the waiting frame.
+    fn decode(&self, s: &mut State, job: Job) {
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            match self.start_decode(&job) {
+                Ok(promise) => {
+                    s.decoding = Some(job.header);
+                    // The handlers take the promise's result; the derived promise is unused.
+                    let _ = promise.then2(&self.js.decoded, &self.js.decode_failed);
+                }
+                Err(e) => {
+                    console::warn_2(&JsValue::from_str("deskcast: cannot decode a frame"), &e);
+                    next = s.frames.failed();
+                }
+            }
+        }
+    }
+
+    fn start_decode(&self, job: &Job) -> Result<Promise, JsValue> {
+        let options = BlobPropertyBag::new();
+        options.set_type("image/jpeg");
+        let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&job.jpeg), &options)?;
+        self.window.create_image_bitmap_with_blob(&blob)
+    }
+
+    pub(super) fn on_decoded(&self, value: JsValue) {
+        let Ok(bitmap) = value.dyn_into::<ImageBitmap>() else {
+            self.on_decode_failed(JsValue::from_str("decode result is not an ImageBitmap"));
+            return;
+        };
+        let mut s = self.s.borrow_mut();
+        let Some(header) = s.decoding.take() else {
+            // Not ours to draw (cannot happen: one decode runs at a time).
+            bitmap.close();
+            return;
+        };
+        let done = s.frames.decoded(Ready { header, bitmap });
+        if let Some(stale) = done.release {
+            stale.bitmap.close();
+        }
+        if let Some(job) = done.next {
+            self.decode(&mut s, job);
+        }
+        self.request_frame(&mut s);
+    }
+
+    pub(super) fn on_decode_failed(&self, reason: JsValue) {
+        console::warn_2(
+            &JsValue::from_str("deskcast: a frame did not decode"),
+            &reason,
+        );
+        let mut s = self.s.borrow_mut();
+        s.decoding = None;
+        if let Some(job) = s.frames.failed() {
+            self.decode(&mut s, job);
+        }
+    }
+
+    /// Once per animation frame: flush coalesced moves, draw the newest decoded frame.
+    pub(super) fn on_animation_frame(&self, _time: JsValue) {
+        let now = self.now();
+        let mut s = self.s.borrow_mut();
+        s.animation_frame_requested = false;
+        let moves = s.gestures.frame();
+        s.send(moves);
+        let Some(ready) = s.frames.take_ready() else {
+            return;
+        };
+        let h = ready.header;
+        let (right, bottom) = (h.x.saturating_add(h.width), h.y.saturating_add(h.height));
+        let grown = match s.image {
+            None => true,
+            Some((w, hh)) => right > w || bottom > hh,
+        };
+        if grown {
+            // No size yet, or a frame beyond the known screen: it grew.
+            self.set_image_size(&mut s, right, bottom);
+        }
+        let drawn = self.screen_ctx.draw_image_with_image_bitmap(
+            &ready.bitmap,
+            f64::from(h.x),
+            f64::from(h.y),
+        );
+        ready.bitmap.close();
+        if let Err(e) = drawn {
+            console::warn_2(&JsValue::from_str("deskcast: draw failed"), &e);
+            return;
+        }
+        s.have_picture = true;
+        self.paint(&s);
+        s.fps.record(now, 1.0);
+        // Two machines' clocks: only meaningful when they are in sync (same host, NTP).
+        s.status.latency_ms = Some(js_sys::Date::now() - h.capture_us as f64 / 1000.0);
+    }
+}

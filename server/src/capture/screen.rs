@@ -1,0 +1,86 @@
+//! The desktop, captured with xcap (X11 and Wayland through one portable API).
+
+use xcap::Monitor;
+
+use super::{FrameSource, Geometry, RawFrame};
+use crate::error::{CaptureError, StartError};
+
+/// Captures one monitor of the desktop.
+pub struct ScreenSource {
+    monitor: Monitor,
+    geometry: Geometry,
+}
+
+fn display_present() -> Result<(), StartError> {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if cfg!(target_os = "linux") && !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+        return Err(StartError::NoDisplay("DISPLAY is unset".into()));
+    }
+    Ok(())
+}
+
+impl ScreenSource {
+    /// Opens monitor `index` (in xcap's order).
+    pub fn open(index: usize) -> Result<Self, StartError> {
+        display_present()?;
+        let monitors = Monitor::all().map_err(|e| StartError::NoDisplay(e.to_string()))?;
+        let describe = |m: &Monitor| {
+            format!(
+                "{}x{}+{}+{}",
+                m.width().unwrap_or(0),
+                m.height().unwrap_or(0),
+                m.x().unwrap_or(0),
+                m.y().unwrap_or(0)
+            )
+        };
+        let available = monitors
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("{i}: {}", describe(m)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let fail = |detail: String| StartError::Monitor {
+            monitor: index,
+            detail,
+            available: if available.is_empty() {
+                "none".into()
+            } else {
+                available.clone()
+            },
+        };
+        let monitor = monitors
+            .get(index)
+            .cloned()
+            .ok_or_else(|| fail("no such monitor".into()))?;
+        let geometry = Geometry {
+            x: monitor.x().map_err(|e| fail(e.to_string()))?,
+            y: monitor.y().map_err(|e| fail(e.to_string()))?,
+            width: monitor.width().map_err(|e| fail(e.to_string()))?,
+            height: monitor.height().map_err(|e| fail(e.to_string()))?,
+        };
+        Ok(ScreenSource { monitor, geometry })
+    }
+}
+
+impl FrameSource for ScreenSource {
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn is_desktop(&self) -> bool {
+        true
+    }
+
+    fn capture(&mut self) -> Result<RawFrame, CaptureError> {
+        let img = self
+            .monitor
+            .capture_image()
+            .map_err(|e| CaptureError(e.to_string()))?;
+        let (width, height) = img.dimensions();
+        Ok(RawFrame {
+            width,
+            height,
+            rgba: img.into_raw(),
+        })
+    }
+}

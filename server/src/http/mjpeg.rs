@@ -1,0 +1,93 @@
+//! The classic routes: `/video_feed` (multipart/x-mixed-replace), `/mjpeg`, `/snapshot.jpg`.
+//!
+//! Each part carries `Content-Type` and `Content-Length`, and the boundary is written
+//! right after each JPEG (as ustreamer does) so a browser shows a frame as soon as it
+//! arrives instead of waiting for the next one.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use super::AppState;
+
+/// The multipart boundary.
+const BOUNDARY: &str = "frame";
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>deskcast (view only)</title></head>
+<body style="margin:0;background:#000;height:100vh">
+<img src="/video_feed" alt="live screen" style="display:block;width:100%;height:100%;object-fit:contain">
+</body></html>
+"#;
+
+/// `GET /mjpeg`: a page that needs no script at all.
+pub async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+fn part(jpeg: &Bytes, first: bool) -> Bytes {
+    let mut b = BytesMut::with_capacity(jpeg.len() + 128);
+    if first {
+        b.put_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+    }
+    b.put_slice(
+        format!(
+            "Content-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+            jpeg.len()
+        )
+        .as_bytes(),
+    );
+    b.put_slice(jpeg);
+    b.put_slice(format!("\r\n--{BOUNDARY}\r\n").as_bytes());
+    b.freeze()
+}
+
+/// `GET /video_feed`: one JPEG per part, newest frame only.
+pub async fn video_feed(State(app): State<AppState>) -> Response {
+    let viewer = app.pipeline.subscribe();
+    let frames = futures_util::stream::unfold((viewer, true), |(mut viewer, first)| async move {
+        let frame = viewer.next().await?;
+        Some((
+            Ok::<_, Infallible>(part(&frame.jpeg, first)),
+            (viewer, false),
+        ))
+    });
+    let stop = app.clone();
+    let frames = frames.take_until(async move { stop.stopped().await });
+    Response::builder()
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from_stream(frames))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `GET /snapshot.jpg`: the current frame.
+pub async fn snapshot(State(app): State<AppState>) -> Response {
+    let mut viewer = app.pipeline.subscribe();
+    match tokio::time::timeout(Duration::from_secs(5), viewer.next()).await {
+        Ok(Some(frame)) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            frame.jpeg.clone(),
+        )
+            .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no frame available; capture keeps failing, see the server log\n",
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,52 @@
+//! The `deskcast` binary: parse arguments, set up logging, bind, run.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use deskcast_server::{App, Args, Config};
+use tracing_subscriber::EnvFilter;
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("deskcast=info,deskcast_server=info")),
+        )
+        .init();
+    let config = Config::try_from(Args::parse())?;
+    let app = App::new(&config)?;
+    let listener = tokio::net::TcpListener::bind((config.bind, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.bind, config.port))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    println!(
+        "deskcast is streaming; open http://{addr}/ (view only, no script: http://{addr}/mjpeg)"
+    );
+    app.serve(listener, shutdown_signal())
+        .await
+        .context("server failed")?;
+    Ok(())
+}

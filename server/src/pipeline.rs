@@ -1,0 +1,291 @@
+//! ONE capture+encode thread shared by every viewer; the latest frame is published
+//! through a `watch` channel, so a slow viewer skips frames instead of queueing them.
+//!
+//! The thread sleeps while nobody watches, skips frames identical to the last one,
+//! and treats a capture error as a skipped frame (logged at most once a second).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use deskcast_shared::FrameHeader;
+use tokio::sync::watch;
+
+use crate::capture::{FrameSource, Geometry, RawFrame};
+use crate::encode::Encoder;
+use crate::error::StartError;
+
+/// One encoded frame, ready to send to any number of viewers.
+#[derive(Debug)]
+pub struct Frame {
+    /// The header sent in front of the JPEG on `/ws`.
+    pub header: FrameHeader,
+    /// The complete JPEG.
+    pub jpeg: Bytes,
+    /// Header + JPEG: the `/ws` binary message, built once for all viewers.
+    pub ws_message: Bytes,
+}
+
+/// Counters the pipeline keeps; read by tests, benchmarks and logs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Captures attempted.
+    pub captures: AtomicU64,
+    /// Frames encoded and published.
+    pub published: AtomicU64,
+    /// Captures identical to the previous one, not encoded.
+    pub unchanged: AtomicU64,
+    /// Captures that failed.
+    pub errors: AtomicU64,
+    /// Whether the capture loop is running (someone watches).
+    pub running: AtomicBool,
+    /// Last input `seq` applied to the desktop; stamped into each frame header.
+    pub input_seq: AtomicU64,
+}
+
+struct State {
+    viewers: usize,
+    shutdown: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    stats: Arc<Stats>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding this lock leaves plain counters behind: keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The shared pipeline. Dropping it stops the thread.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    frames: watch::Receiver<Option<Arc<Frame>>>,
+    geometry: Geometry,
+    desktop: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A viewer's subscription. While it lives, the pipeline runs.
+pub struct Viewer {
+    shared: Arc<Shared>,
+    frames: watch::Receiver<Option<Arc<Frame>>>,
+}
+
+impl Pipeline {
+    /// Starts the (idle) pipeline thread around `source`.
+    pub fn start(source: Box<dyn FrameSource>, fps: u32, quality: u8) -> Result<Self, StartError> {
+        let encoder = Encoder::new(quality)?;
+        let geometry = source.geometry();
+        let desktop = source.is_desktop();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                viewers: 0,
+                shutdown: false,
+            }),
+            wake: Condvar::new(),
+            stats: Arc::new(Stats::default()),
+        });
+        let (tx, frames) = watch::channel(None);
+        let period = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("deskcast-capture".into())
+            .spawn(move || capture_loop(&thread_shared, source, encoder, period, &tx))?;
+        Ok(Pipeline {
+            shared,
+            frames,
+            geometry,
+            desktop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Subscribes a viewer; the pipeline runs while at least one exists.
+    pub fn subscribe(&self) -> Viewer {
+        let mut frames = self.frames.clone();
+        frames.mark_changed();
+        self.shared.lock().viewers += 1;
+        self.shared.wake.notify_all();
+        Viewer {
+            shared: self.shared.clone(),
+            frames,
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// Where the streamed image sits on the desktop.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Whether the source is a desktop that takes input.
+    pub fn is_desktop(&self) -> bool {
+        self.desktop
+    }
+
+    /// Number of live viewers.
+    pub fn viewers(&self) -> usize {
+        self.shared.lock().viewers
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Viewer {
+    /// Waits for a frame newer than the last one this viewer took; the current one first.
+    ///
+    /// Returns `None` once the pipeline has shut down.
+    pub async fn next(&mut self) -> Option<Arc<Frame>> {
+        loop {
+            self.frames.changed().await.ok()?;
+            if let Some(frame) = self.frames.borrow_and_update().clone() {
+                return Some(frame);
+            }
+        }
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.viewers = st.viewers.saturating_sub(1);
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Logs repeated failures at most once a second, with a count of the ones it held back.
+struct RateLimitedLog {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl RateLimitedLog {
+    fn error(&mut self, what: &str, cause: &dyn std::fmt::Display) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.held += 1;
+            return;
+        }
+        tracing::warn!(cause = %cause, suppressed = self.held, "{what}; frame skipped");
+        self.last = Some(now);
+        self.held = 0;
+    }
+}
+
+fn capture_loop(
+    shared: &Shared,
+    mut source: Box<dyn FrameSource>,
+    mut encoder: Encoder,
+    period: Duration,
+    tx: &watch::Sender<Option<Arc<Frame>>>,
+) {
+    let stats = &shared.stats;
+    let mut last: Option<RawFrame> = None;
+    let mut seq = 0u64;
+    let mut log = RateLimitedLog {
+        last: None,
+        held: 0,
+    };
+    loop {
+        {
+            let mut st = shared.lock();
+            if st.viewers == 0 && !st.shutdown {
+                stats.running.store(false, Ordering::SeqCst);
+                // Nobody watches: forget the last frame so a later viewer never sees a stale one.
+                tx.send_replace(None);
+                last = None;
+                tracing::debug!("pipeline idle");
+                while st.viewers == 0 && !st.shutdown {
+                    st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                tracing::debug!("pipeline running");
+            }
+            if st.shutdown {
+                stats.running.store(false, Ordering::SeqCst);
+                return;
+            }
+            stats.running.store(true, Ordering::SeqCst);
+        }
+        let started = Instant::now();
+        let input_seq = stats.input_seq.load(Ordering::SeqCst);
+        let capture_us = now_us();
+        stats.captures.fetch_add(1, Ordering::Relaxed);
+        match source.capture() {
+            Err(e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                log.error("capture failed", &e);
+            }
+            Ok(raw) if last.as_ref() == Some(&raw) => {
+                stats.unchanged.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(raw) => match encoder.encode(&raw) {
+                Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    log.error("encode failed", &e);
+                }
+                Ok(jpeg) => {
+                    seq += 1;
+                    let header = FrameHeader {
+                        seq,
+                        capture_us,
+                        input_seq,
+                        x: 0,
+                        y: 0,
+                        width: raw.width,
+                        height: raw.height,
+                    };
+                    let ws_message = Bytes::from(header.encode_with(&jpeg));
+                    tx.send_replace(Some(Arc::new(Frame {
+                        header,
+                        jpeg: Bytes::from(jpeg),
+                        ws_message,
+                    })));
+                    stats.published.fetch_add(1, Ordering::Relaxed);
+                    last = Some(raw);
+                }
+            },
+        }
+        // Sleep out the rest of the tick, waking early on shutdown.
+        let deadline = started + period;
+        let mut st = shared.lock();
+        while !st.shutdown {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = shared
+                .wake
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Shared test fixtures: an in-process server on 127.0.0.1:0, a real Xvfb display,
+//! a WebSocket client, and a tiny raw HTTP client. Everything stops on drop.
+#![allow(dead_code, missing_docs)]
+
+pub mod xclient;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deskcast_server::pipeline::Stats;
+use deskcast_server::{App, Config};
+use deskcast_shared::ServerMessage;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Whether a required outside tool exists. Outside CI a missing tool skips the test,
+/// loudly; under `CI=true` it fails it.
+pub fn have(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{tool} is required under CI=true but is not installed");
+        }
+        eprintln!(
+            "\n!!! SKIPPING: {tool} is not installed (run `cargo xtask test` to install it) !!!\n"
+        );
+    }
+    found
+}
+
+/// An in-process deskcast server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub stats: Arc<Stats>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> TestServer {
+        let app = App::new(&config).expect("server starts");
+        let stats = app.stats();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stats,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops the server and waits until it has finished.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("server stops within 10 s")
+                .expect("server task")
+                .expect("server result");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// Connects to `/ws` and returns the socket with its `hello`.
+pub async fn ws_connect(server: &TestServer) -> (Ws, ServerMessage) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+        .await
+        .expect("ws connects");
+    let hello = next_text(&mut ws).await;
+    (ws, hello)
+}
+
+/// The next text message, skipping frames.
+pub async fn next_text(ws: &mut Ws) -> ServerMessage {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("socket open")
+            .expect("valid message");
+        if let Message::Text(t) = msg {
+            return ServerMessage::parse(t.as_str()).expect("valid server message");
+        }
+    }
+}
+
+/// The next binary frame message, skipping text.
+pub async fn next_frame(ws: &mut Ws) -> Vec<u8> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("socket open")
+            .expect("valid message");
+        if let Message::Binary(b) = msg {
+            return b.to_vec();
+        }
+    }
+}
+
+/// A raw HTTP/1.1 GET; returns (status, head, body). Reads until the server closes.
+pub async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("response within 10 s")
+        .expect("read");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, head, buf[split + 4..].to_vec())
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes.
+pub async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+/// Decodes a JPEG to RGB; returns (width, height, pixels).
+pub fn decode_rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
+    let img = turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).expect("valid JPEG");
+    (img.width, img.height, img.pixels)
+}
+
+/// A real X server on a free display, killed on drop.
+pub struct Xvfb {
+    pub display: String,
+    child: Child,
+}
+
+impl Xvfb {
+    pub fn start(width: u32, height: u32) -> Xvfb {
+        let base = 100 + (std::process::id() % 200) * 4;
+        for n in base..base + 400 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args([
+                    "-screen",
+                    "0",
+                    &format!("{width}x{height}x24"),
+                    "-nolisten",
+                    "tcp",
+                    "-ac",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn Xvfb");
+            let mut x = Xvfb {
+                display: format!(":{n}"),
+                child,
+            };
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = x.child.try_wait() {
+                    break; // lost a race for this display; try the next
+                }
+                if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                    && Command::new("xdpyinfo")
+                        .args(["-display", &x.display])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success())
+                {
+                    return x;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = x.child.kill();
+        }
+        panic!("could not start Xvfb on any display");
+    }
+
+    /// Runs an X client against this display and asserts it succeeded.
+    pub fn run(&self, program: &str, args: &[&str]) {
+        let status = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .unwrap_or_else(|e| panic!("run {program}: {e}"));
+        assert!(status.success(), "{program} {args:?} failed: {status}");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

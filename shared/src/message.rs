@@ -1,0 +1,482 @@
+//! JSON text messages on `/ws`, tagged by `type` in snake_case.
+//!
+//! Coordinates are fractions (0.0–1.0) of the streamed image, so the client never
+//! needs to know the screen's pixel size and letterboxing stays a client concern.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{MAX_KEY_CODE_LEN, MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, MAX_WHEEL_STEP};
+
+/// A mouse button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Button {
+    /// The primary button (the default when `button` is omitted).
+    #[default]
+    Left,
+    /// The secondary button: context menus.
+    Right,
+    /// The wheel button.
+    Middle,
+}
+
+/// Where a drag is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DragPhase {
+    /// Move to the point and press the button.
+    Start,
+    /// Move with the button held.
+    Move,
+    /// Move to the point and release the button.
+    End,
+}
+
+/// What a connection may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees the screen and sends input.
+    Control,
+    /// Sees the screen only; input is refused.
+    View,
+}
+
+/// A message from the browser to the server.
+///
+/// Every variant takes an optional `seq`: the frame header reports the last applied
+/// one, which lets the client measure click-to-photon latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Move to (x, y) and click once.
+    Click {
+        /// Horizontal position, fraction of the image width.
+        x: f64,
+        /// Vertical position, fraction of the image height.
+        y: f64,
+        /// Which button; left when omitted.
+        #[serde(default)]
+        button: Button,
+        /// Optional input sequence number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Move to (x, y) and click twice, with the server's local timing.
+    DoubleClick {
+        /// Horizontal position, fraction of the image width.
+        x: f64,
+        /// Vertical position, fraction of the image height.
+        y: f64,
+        /// Which button; left when omitted.
+        #[serde(default)]
+        button: Button,
+        /// Optional input sequence number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// One step of a drag: press at `start`, follow on `move`, release at `end`.
+    Drag {
+        /// Which step.
+        phase: DragPhase,
+        /// Horizontal position, fraction of the image width.
+        x: f64,
+        /// Vertical position, fraction of the image height.
+        y: f64,
+        /// Which button; left when omitted. Only `start` needs it.
+        #[serde(default)]
+        button: Button,
+        /// Optional input sequence number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Move the pointer without pressing anything (hover).
+    Move {
+        /// Horizontal position, fraction of the image width.
+        x: f64,
+        /// Vertical position, fraction of the image height.
+        y: f64,
+        /// Optional input sequence number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Scroll by whole wheel steps; positive `dy` scrolls down, positive `dx` right.
+    Wheel {
+        /// Horizontal steps.
+        #[serde(default)]
+        dx: i32,
+        /// Vertical steps.
+        #[serde(default)]
+        dy: i32,
+        /// Optional input sequence number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// A physical key went down or up, named by `KeyboardEvent.code` (e.g. `KeyA`, `Enter`).
+    Key {
+        /// The `KeyboardEvent.code` value.
+        code: String,
+        /// True on key down, false on key up.
+        down: bool,
+        /// Optional input sequence number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Type text as-is: printable characters, IME results, characters no key map has.
+    Text {
+        /// The characters to type.
+        text: String,
+        /// Optional input sequence number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+}
+
+/// Machine-readable reason in an `error` message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The message was not valid JSON or not a known message.
+    BadMessage,
+    /// A number was out of range, or a string too long.
+    OutOfRange,
+    /// The message was larger than [`MAX_MESSAGE_BYTES`].
+    TooLarge,
+    /// This connection has the view role; input is refused.
+    ViewOnly,
+    /// The source is not a desktop (test pattern, camera); there is nothing to control.
+    NoDesktop,
+    /// Too many input events per second; the excess was dropped.
+    RateLimited,
+    /// The server could not apply the event.
+    Internal,
+}
+
+/// A message from the server to the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The first message on every connection.
+    Hello {
+        /// Width of the streamed image, pixels.
+        width: u32,
+        /// Height of the streamed image, pixels.
+        height: u32,
+        /// What this connection may do.
+        role: Role,
+        /// Whether the source is a desktop that takes input at all.
+        input: bool,
+        /// [`crate::PROTOCOL_VERSION`] of the server.
+        protocol: u32,
+        /// The server's version string.
+        server_version: String,
+    },
+    /// This connection's role changed (for example, it was given control).
+    Role {
+        /// The new role.
+        role: Role,
+    },
+    /// A client message was refused; the connection stays open.
+    Error {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// Human-readable detail, lowercase, "what; detail".
+        message: String,
+    },
+}
+
+/// Why a client text message was refused.
+#[derive(Debug, Clone, Error, PartialEq)]
+#[error("{message}")]
+pub struct InvalidMessage {
+    /// Machine-readable reason.
+    pub code: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl InvalidMessage {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+fn check_fraction(name: &str, v: f64) -> Result<(), InvalidMessage> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(InvalidMessage::new(
+            ErrorCode::OutOfRange,
+            format!("{name} out of range; expected a fraction from 0 to 1, got {v}"),
+        ))
+    }
+}
+
+impl ClientMessage {
+    /// Parses and validates one text message from a client.
+    pub fn parse(text: &str) -> Result<Self, InvalidMessage> {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(InvalidMessage::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "message too large; {} bytes, limit {MAX_MESSAGE_BYTES}",
+                    text.len()
+                ),
+            ));
+        }
+        let msg: ClientMessage = serde_json::from_str(text)
+            .map_err(|e| InvalidMessage::new(ErrorCode::BadMessage, format!("bad message; {e}")))?;
+        msg.validate()?;
+        Ok(msg)
+    }
+
+    /// Checks ranges and lengths that the JSON types alone do not.
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
+        match self {
+            ClientMessage::Click { x, y, .. }
+            | ClientMessage::DoubleClick { x, y, .. }
+            | ClientMessage::Drag { x, y, .. }
+            | ClientMessage::Move { x, y, .. } => {
+                check_fraction("x", *x)?;
+                check_fraction("y", *y)
+            }
+            ClientMessage::Wheel { dx, dy, .. } => {
+                if dx.abs() > MAX_WHEEL_STEP || dy.abs() > MAX_WHEEL_STEP {
+                    Err(InvalidMessage::new(
+                        ErrorCode::OutOfRange,
+                        format!("wheel step out of range; limit ±{MAX_WHEEL_STEP} per message"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            ClientMessage::Key { code, .. } => {
+                let ok = !code.is_empty()
+                    && code.len() <= MAX_KEY_CODE_LEN
+                    && code.chars().all(|c| c.is_ascii_alphanumeric());
+                if ok {
+                    Ok(())
+                } else {
+                    Err(InvalidMessage::new(
+                        ErrorCode::OutOfRange,
+                        "bad key code; expected a KeyboardEvent.code such as KeyA or Enter",
+                    ))
+                }
+            }
+            ClientMessage::Text { text, .. } => {
+                let n = text.chars().count();
+                if n == 0 || n > MAX_TEXT_CHARS {
+                    Err(InvalidMessage::new(
+                        ErrorCode::OutOfRange,
+                        format!("text length out of range; 1 to {MAX_TEXT_CHARS} characters"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// The optional input sequence number.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ClientMessage::Click { seq, .. }
+            | ClientMessage::DoubleClick { seq, .. }
+            | ClientMessage::Drag { seq, .. }
+            | ClientMessage::Move { seq, .. }
+            | ClientMessage::Wheel { seq, .. }
+            | ClientMessage::Key { seq, .. }
+            | ClientMessage::Text { seq, .. } => *seq,
+        }
+    }
+
+    /// Serializes to the JSON text sent on the socket.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain enums cannot fail: no maps with non-string keys.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl ServerMessage {
+    /// Serializes to the JSON text sent on the socket.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a server message (used by the client and by tests).
+    pub fn parse(text: &str) -> Result<Self, InvalidMessage> {
+        serde_json::from_str(text)
+            .map_err(|e| InvalidMessage::new(ErrorCode::BadMessage, format!("bad message; {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_examples_parse() {
+        let cases = [
+            (
+                r#"{"type":"click","x":0.25,"y":0.5,"button":"left"}"#,
+                ClientMessage::Click {
+                    x: 0.25,
+                    y: 0.5,
+                    button: Button::Left,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"double_click","x":0.25,"y":0.5,"button":"left"}"#,
+                ClientMessage::DoubleClick {
+                    x: 0.25,
+                    y: 0.5,
+                    button: Button::Left,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"drag","phase":"start","x":0.1,"y":0.1,"button":"left"}"#,
+                ClientMessage::Drag {
+                    phase: DragPhase::Start,
+                    x: 0.1,
+                    y: 0.1,
+                    button: Button::Left,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"drag","phase":"end","x":0.3,"y":0.4}"#,
+                ClientMessage::Drag {
+                    phase: DragPhase::End,
+                    x: 0.3,
+                    y: 0.4,
+                    button: Button::Left,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"move","x":0.5,"y":0.5}"#,
+                ClientMessage::Move {
+                    x: 0.5,
+                    y: 0.5,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"wheel","dx":0,"dy":-3}"#,
+                ClientMessage::Wheel {
+                    dx: 0,
+                    dy: -3,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"key","code":"KeyA","down":true}"#,
+                ClientMessage::Key {
+                    code: "KeyA".into(),
+                    down: true,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"text","text":"é"}"#,
+                ClientMessage::Text {
+                    text: "é".into(),
+                    seq: None,
+                },
+            ),
+        ];
+        for (json, want) in cases {
+            assert_eq!(ClientMessage::parse(json).expect(json), want, "{json}");
+        }
+    }
+
+    #[test]
+    fn client_messages_round_trip_with_seq() {
+        let m = ClientMessage::Click {
+            x: 0.5,
+            y: 0.75,
+            button: Button::Right,
+            seq: Some(7),
+        };
+        let json = m.to_json();
+        assert!(json.contains(r#""type":"click""#), "{json}");
+        assert!(json.contains(r#""button":"right""#), "{json}");
+        assert_eq!(ClientMessage::parse(&json), Ok(m.clone()));
+        assert_eq!(m.seq(), Some(7));
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        let hello = ServerMessage::Hello {
+            width: 1280,
+            height: 720,
+            role: Role::View,
+            input: true,
+            protocol: crate::PROTOCOL_VERSION,
+            server_version: "0.1.0".into(),
+        };
+        let json = hello.to_json();
+        assert!(json.starts_with(r#"{"type":"hello""#), "{json}");
+        assert!(json.contains(r#""role":"view""#), "{json}");
+        assert_eq!(ServerMessage::parse(&json), Ok(hello));
+        let err = ServerMessage::Error {
+            code: ErrorCode::ViewOnly,
+            message: "view only".into(),
+        };
+        assert!(err.to_json().contains(r#""code":"view_only""#));
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let bad = [
+            (r#"{"type":"click","x":1.5,"y":0.5}"#, ErrorCode::OutOfRange),
+            (
+                r#"{"type":"click","x":-0.1,"y":0.5}"#,
+                ErrorCode::OutOfRange,
+            ),
+            (r#"{"type":"click","x":0.5}"#, ErrorCode::BadMessage),
+            (
+                r#"{"type":"teleport","x":0.5,"y":0.5}"#,
+                ErrorCode::BadMessage,
+            ),
+            (r#"{"type":"click","x":"a","y":0.5}"#, ErrorCode::BadMessage),
+            (r#"not json"#, ErrorCode::BadMessage),
+            (
+                r#"{"type":"wheel","dx":0,"dy":100000}"#,
+                ErrorCode::OutOfRange,
+            ),
+            (
+                r#"{"type":"key","code":"","down":true}"#,
+                ErrorCode::OutOfRange,
+            ),
+            (
+                r#"{"type":"key","code":"Key A;rm","down":true}"#,
+                ErrorCode::OutOfRange,
+            ),
+            (r#"{"type":"text","text":""}"#, ErrorCode::OutOfRange),
+            (
+                r#"{"type":"click","x":0.5,"y":0.5,"button":"fourth"}"#,
+                ErrorCode::BadMessage,
+            ),
+        ];
+        for (json, code) in bad {
+            let err = ClientMessage::parse(json).expect_err(json);
+            assert_eq!(err.code, code, "{json}: {}", err.message);
+            assert!(!err.message.is_empty());
+        }
+        let huge = format!(
+            r#"{{"type":"text","text":"{}"}}"#,
+            "a".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert_eq!(
+            ClientMessage::parse(&huge).expect_err("huge").code,
+            ErrorCode::TooLarge
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! `cargo xtask`: one command to set up a fresh Debian-like machine, build, run, test
+//! and benchmark deskcast.
+//!
+//! - `cargo xtask run [-- server args]`: set up, build the client (trunk) and the
+//!   server (release), start the server.
+//! - `cargo xtask test`: set up, build the client, check formatting and lints, run every test.
+//! - `cargo xtask bench`: set up, run the benchmarks (they print numbers).
+//! - `cargo xtask setup`: only the set-up.
+//!
+//! Set-up checks first and installs only what is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Debian packages: build dependencies of the server, and the real parts tests drive.
+const PACKAGES: &[&str] = &[
+    "pkg-config",
+    "cmake",
+    "nasm",
+    "clang",
+    "libclang-dev",
+    "libxcb1-dev",
+    "libxrandr-dev",
+    "libdbus-1-dev",
+    "libpipewire-0.3-dev",
+    "libwayland-dev",
+    "libegl-dev",
+    "libgbm-dev",
+    "libv4l-dev",
+    "binaryen",
+    "xvfb",
+    "xdotool",
+    "x11-utils",
+    "ffmpeg",
+    "chromium",
+    "chromium-driver",
+];
+
+const TRUNK_VERSION: &str = "0.21.14";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// The first line a tool prints for `--version`, or None if it is missing.
+fn version_of(tool: &str) -> Option<String> {
+    let out = Command::new(tool).arg("--version").output().ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn missing_packages() -> Vec<&'static str> {
+    PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            let out = Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output();
+            !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
+        .collect()
+}
+
+fn setup_packages() -> Result<()> {
+    if version_of("dpkg-query").is_none() {
+        eprintln!(
+            "xtask: not a Debian-like system; install these yourself: {}",
+            PACKAGES.join(" ")
+        );
+        return Ok(());
+    }
+    let missing = missing_packages();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "missing system packages; run:\n  sudo apt-get update && sudo apt-get install -y {}",
+            missing.join(" ")
+        );
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// The `wasm-bindgen` crate version in Cargo.lock: the CLI must match it exactly.
+fn wasm_bindgen_version() -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).context("read Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    bail!("wasm-bindgen is not in Cargo.lock")
+}
+
+fn setup_tools() -> Result<()> {
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let has_wasm = matches!(&targets, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown"));
+    if !has_wasm {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    if !version_of("trunk").is_some_and(|v| v.contains(TRUNK_VERSION)) {
+        run(Command::new(cargo()).args([
+            "install",
+            "trunk",
+            "--version",
+            TRUNK_VERSION,
+            "--locked",
+        ]))?;
+    }
+    let wb = wasm_bindgen_version()?;
+    if !version_of("wasm-bindgen").is_some_and(|v| v.contains(&wb)) {
+        run(Command::new(cargo()).args(["install", "wasm-bindgen-cli", "--version", &wb]))?;
+    }
+    if version_of("wasm-opt").is_none() {
+        bail!("wasm-opt is missing; install binaryen (apt-get install binaryen)");
+    }
+    Ok(())
+}
+
+fn setup() -> Result<()> {
+    setup_packages()?;
+    setup_tools()
+}
+
+fn build_client() -> Result<()> {
+    run(Command::new("trunk")
+        .args(["build", "--release", "--offline"])
+        .current_dir(root()))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((t, rest)) => (
+            t.as_str(),
+            rest.iter()
+                .skip_while(|a| *a == "--")
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+        None => ("help", Vec::new()),
+    };
+    match task {
+        "setup" => setup(),
+        "run" => {
+            setup()?;
+            build_client()?;
+            run(Command::new(cargo())
+                .args([
+                    "run",
+                    "--release",
+                    "-p",
+                    "deskcast-server",
+                    "--bin",
+                    "deskcast",
+                    "--",
+                ])
+                .args(&rest)
+                .current_dir(root()))
+        }
+        "test" => {
+            setup()?;
+            build_client()?;
+            run(Command::new(cargo())
+                .args(["fmt", "--all", "--check"])
+                .current_dir(root()))?;
+            run(Command::new(cargo())
+                .args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+                .current_dir(root()))?;
+            run(Command::new(cargo())
+                .args([
+                    "clippy",
+                    "-p",
+                    "deskcast-client",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+                .current_dir(root()))?;
+            run(Command::new(cargo())
+                .args(["test", "--workspace"])
+                .args(&rest)
+                .current_dir(root()))
+        }
+        "bench" => {
+            setup()?;
+            build_client()?;
+            run(Command::new(cargo())
+                .args(["bench", "-p", "deskcast-server"])
+                .args(&rest)
+                .current_dir(root()))
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <run [-- server args] | test | bench | setup>");
+            Ok(())
+        }
+    }
+}
