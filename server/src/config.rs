@@ -119,6 +119,9 @@ pub struct Config {
     pub bind: IpAddr,
     /// Listen port.
     pub port: u16,
+    /// Tests only: accept input even from a source that is not a desktop (the pattern),
+    /// so tests can observe it through [`crate::App::input_tap`]. No CLI flag sets it.
+    pub test_accept_input: bool,
 }
 
 impl Config {
@@ -132,6 +135,7 @@ impl Config {
             quality: 80,
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 0,
+            test_accept_input: false,
         }
     }
 }
@@ -157,6 +161,7 @@ impl TryFrom<Args> for Config {
             quality: a.quality,
             bind: a.bind,
             port: a.port,
+            test_accept_input: false,
         })
     }
 }

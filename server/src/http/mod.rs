@@ -10,6 +10,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::watch;
 
+use crate::control::Seat;
+use crate::input::Input;
 use crate::pipeline::Pipeline;
 
 /// What every handler shares.
@@ -17,6 +19,10 @@ use crate::pipeline::Pipeline;
 pub struct AppState {
     /// The one capture pipeline.
     pub pipeline: Arc<Pipeline>,
+    /// The input thread; `None` when the source takes no input.
+    pub input: Option<Input>,
+    /// Who controls.
+    pub seat: Arc<Seat>,
     /// Flips to true when the server shuts down; long-lived streams end on it.
     pub stopping: watch::Receiver<bool>,
 }

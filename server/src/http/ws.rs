@@ -4,6 +4,9 @@
 //! messages) run side by side; when one ends, the other is aborted.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -16,6 +19,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::AppState;
+use crate::input::{key_for_code, SendError};
 
 /// WebSocket close code for "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
@@ -29,7 +33,9 @@ pub async fn upgrade(
     // Let oversized messages through the framing layer so we can close with 1009 ourselves;
     // anything far beyond that is cut off by tungstenite.
     ws.max_message_size(MAX_MESSAGE_BYTES * 512)
-        .on_upgrade(move |socket| session(socket, app).instrument(tracing::info_span!("ws", %peer)))
+        .on_upgrade(move |socket| {
+            session(socket, app, true).instrument(tracing::info_span!("ws", %peer))
+        })
 }
 
 fn text(msg: &ServerMessage) -> Message {
@@ -43,17 +49,25 @@ fn error(code: ErrorCode, message: impl Into<String>) -> Message {
     })
 }
 
-async fn session(socket: WebSocket, app: AppState) {
-    tracing::info!("viewer connected");
+/// Sends `msg` without waiting; a client that does not read its errors loses them,
+/// not its connection.
+fn tell(tx: &mpsc::Sender<Message>, msg: Message) {
+    let _ = tx.try_send(msg);
+}
+
+async fn session(socket: WebSocket, app: AppState, may_control: bool) {
+    let id = app.seat.new_id();
+    let controlling = Arc::new(AtomicBool::new(may_control && app.seat.try_claim(id)));
+    let role = |c: bool| if c { Role::Control } else { Role::View };
+    tracing::info!(id, role = ?role(controlling.load(Ordering::SeqCst)), "viewer connected");
     let mut viewer = app.pipeline.subscribe();
     let geometry = app.pipeline.geometry();
-    let role = Role::Control;
     let (mut sink, mut stream) = socket.split();
     let hello = ServerMessage::Hello {
         width: geometry.width,
         height: geometry.height,
-        role,
-        input: app.pipeline.is_desktop(),
+        role: role(controlling.load(Ordering::SeqCst)),
+        input: app.input.is_some(),
         protocol: PROTOCOL_VERSION,
         server_version: env!("CARGO_PKG_VERSION").to_string(),
     };
@@ -62,6 +76,8 @@ async fn session(socket: WebSocket, app: AppState) {
     }
 
     let (control_tx, mut control_rx) = mpsc::channel::<Message>(16);
+    let mut seat = app.seat.watch();
+    let (send_seat, send_controlling) = (app.seat.clone(), controlling.clone());
     let mut send_task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -71,6 +87,18 @@ async fn session(socket: WebSocket, app: AppState) {
                     let closing = matches!(msg, Message::Close(_));
                     if sink.send(msg).await.is_err() || closing {
                         break;
+                    }
+                }
+                changed = seat.changed(), if may_control && !send_controlling.load(Ordering::SeqCst) => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if seat.borrow_and_update().is_none() && send_seat.try_claim(id) {
+                        send_controlling.store(true, Ordering::SeqCst);
+                        tracing::info!(id, "viewer got control");
+                        if sink.send(text(&ServerMessage::Role { role: Role::Control })).await.is_err() {
+                            break;
+                        }
                     }
                 }
                 frame = viewer.next() => {
@@ -83,10 +111,10 @@ async fn session(socket: WebSocket, app: AppState) {
         }
     });
 
-    let recv_app = app.clone();
+    let (recv_app, recv_controlling) = (app.clone(), controlling.clone());
     let mut recv_task = tokio::spawn(async move {
         while let Some(Ok(msg)) = stream.next().await {
-            let reply = match msg {
+            match msg {
                 Message::Text(t) if t.len() > MAX_MESSAGE_BYTES => {
                     tracing::warn!(bytes = t.len(), "message too large; closing");
                     let _ = control_tx
@@ -97,17 +125,24 @@ async fn session(socket: WebSocket, app: AppState) {
                         .await;
                     break;
                 }
-                Message::Text(t) => handle_text(&recv_app, t.as_str()),
-                Message::Binary(_) => Some(error(
-                    ErrorCode::BadMessage,
-                    "binary messages are not accepted; send JSON text",
-                )),
+                Message::Text(t) => {
+                    if let Some(reply) = handle_text(
+                        &recv_app,
+                        recv_controlling.load(Ordering::SeqCst),
+                        t.as_str(),
+                    ) {
+                        tell(&control_tx, reply);
+                    }
+                }
+                Message::Binary(_) => tell(
+                    &control_tx,
+                    error(
+                        ErrorCode::BadMessage,
+                        "binary messages are not accepted; send JSON text",
+                    ),
+                ),
                 Message::Close(_) => break,
-                Message::Ping(_) | Message::Pong(_) => None,
-            };
-            if let Some(reply) = reply {
-                // A client that does not read its errors loses them, not its connection.
-                let _ = control_tx.try_send(reply);
+                Message::Ping(_) | Message::Pong(_) => {}
             }
         }
     });
@@ -116,7 +151,7 @@ async fn session(socket: WebSocket, app: AppState) {
         _ = &mut send_task => recv_task.abort(),
         _ = &mut recv_task => {
             // Give the send task a moment to flush a close frame, then stop it.
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), &mut send_task).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), &mut send_task).await;
             send_task.abort();
         }
         _ = app.stopped() => {
@@ -124,10 +159,16 @@ async fn session(socket: WebSocket, app: AppState) {
             recv_task.abort();
         }
     }
-    tracing::info!("viewer disconnected");
+    if controlling.load(Ordering::SeqCst) {
+        if let Some(input) = &app.input {
+            input.release_all();
+        }
+        app.seat.release(id);
+    }
+    tracing::info!(id, "viewer disconnected");
 }
 
-fn handle_text(app: &AppState, text: &str) -> Option<Message> {
+fn handle_text(app: &AppState, controlling: bool, text: &str) -> Option<Message> {
     let msg = match ClientMessage::parse(text) {
         Ok(m) => m,
         Err(e) => {
@@ -135,12 +176,35 @@ fn handle_text(app: &AppState, text: &str) -> Option<Message> {
             return Some(error(e.code, e.message));
         }
     };
-    if !app.pipeline.is_desktop() {
+    let Some(input) = &app.input else {
         return Some(error(
             ErrorCode::NoDesktop,
             "input refused; this source is not a desktop, there is nothing to control",
         ));
+    };
+    if !controlling {
+        return Some(error(
+            ErrorCode::ViewOnly,
+            "input refused; this connection is view-only (someone else has control, or you used the view token)",
+        ));
     }
-    let _ = msg;
-    Some(error(ErrorCode::Internal, "input not implemented yet"))
+    if let ClientMessage::Key { code, .. } = &msg {
+        if key_for_code(code).is_none() {
+            return Some(error(
+                ErrorCode::OutOfRange,
+                format!("unknown key code {code:?}; send it as text instead"),
+            ));
+        }
+    }
+    match input.send(msg) {
+        Ok(()) => None,
+        Err(SendError::Full) => Some(error(
+            ErrorCode::RateLimited,
+            "input dropped; events arrive faster than the desktop takes them",
+        )),
+        Err(SendError::Closed) => Some(error(
+            ErrorCode::Internal,
+            "input unavailable; the input thread stopped",
+        )),
+    }
 }

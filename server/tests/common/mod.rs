@@ -40,6 +40,8 @@ pub fn have(tool: &str) -> bool {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub stats: Arc<Stats>,
+    /// Every input event the server accepted for the desktop (None: source takes no input).
+    pub tap: Option<tokio::sync::broadcast::Receiver<deskcast_shared::ClientMessage>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -48,6 +50,7 @@ impl TestServer {
     pub async fn start(config: Config) -> TestServer {
         let app = App::new(&config).expect("server starts");
         let stats = app.stats();
+        let tap = app.input_tap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -62,6 +65,15 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// The next input event the server accepted, within 10 s.
+    pub async fn next_input(&mut self) -> deskcast_shared::ClientMessage {
+        let tap = self.tap.as_mut().expect("this server takes input");
+        tokio::time::timeout(Duration::from_secs(10), tap.recv())
+            .await
+            .expect("an input event within 10 s")
+            .expect("input tap open")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,377 @@
+//! ONE thread owns enigo and replays browser input on the desktop.
+//!
+//! Events arrive over a bounded channel, already validated. Fractions map to pixels of
+//! the streamed monitor (its real geometry and offset). The thread remembers which
+//! buttons and keys it holds, so [`Input::release_all`] can let go of everything when
+//! the controlling viewer leaves, even mid-drag.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskcast_shared::{Button, ClientMessage, DragPhase};
+use enigo::{Axis, Coordinate, Direction, Enigo, Key, Keyboard, Mouse, Settings};
+use tokio::sync::broadcast;
+
+use crate::capture::Geometry;
+use crate::pipeline::Stats;
+
+/// How many events may wait for the input thread before new ones are refused.
+const QUEUE: usize = 256;
+
+/// Gap between the two clicks of a double-click: far inside any OS double-click interval.
+const DOUBLE_CLICK_GAP: Duration = Duration::from_millis(30);
+
+enum Command {
+    Event(ClientMessage),
+    ReleaseAll,
+}
+
+/// Why an event was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The queue is full: the client sends faster than the desktop takes it.
+    Full,
+    /// The input thread is gone.
+    Closed,
+}
+
+/// Handle to the input thread. Dropping the last handle stops the thread.
+#[derive(Clone)]
+pub struct Input {
+    tx: SyncSender<Command>,
+    tap: broadcast::Sender<ClientMessage>,
+}
+
+impl Input {
+    /// Starts the input thread. With `desktop` false, events are only recorded (tests).
+    ///
+    /// `applied.input_seq` receives the `seq` of each applied event, for the frame header.
+    pub fn start(geometry: Geometry, desktop: bool, applied: Arc<Stats>) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let (tap, _) = broadcast::channel(QUEUE);
+        let thread_tap = tap.clone();
+        std::thread::Builder::new()
+            .name("deskcast-input".into())
+            .spawn(move || input_loop(rx, geometry, desktop, &applied, &thread_tap))?;
+        Ok(Input { tx, tap })
+    }
+
+    /// Queues a validated event; never blocks.
+    pub fn send(&self, msg: ClientMessage) -> Result<(), SendError> {
+        self.tx.try_send(Command::Event(msg)).map_err(|e| match e {
+            TrySendError::Full(_) => SendError::Full,
+            TrySendError::Disconnected(_) => SendError::Closed,
+        })
+    }
+
+    /// Releases every button and key the thread holds. Queued behind pending events,
+    /// and retried blocking so it is never lost to a full queue.
+    pub fn release_all(&self) {
+        if let Err(TrySendError::Full(cmd)) = self.tx.try_send(Command::ReleaseAll) {
+            let tx = self.tx.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(cmd);
+            });
+        }
+    }
+
+    /// Every event accepted for the desktop, as the input thread takes it (for tests).
+    pub fn tap(&self) -> broadcast::Receiver<ClientMessage> {
+        self.tap.subscribe()
+    }
+}
+
+/// Maps a `KeyboardEvent.code` to a key; `None` for codes we do not know.
+pub fn key_for_code(code: &str) -> Option<Key> {
+    if let Some(c) = code.strip_prefix("Key").filter(|c| c.len() == 1) {
+        let ch = c.chars().next()?.to_ascii_lowercase();
+        return ch.is_ascii_lowercase().then_some(Key::Unicode(ch));
+    }
+    if let Some(d) = code.strip_prefix("Digit").filter(|c| c.len() == 1) {
+        let ch = d.chars().next()?;
+        return ch.is_ascii_digit().then_some(Key::Unicode(ch));
+    }
+    if let Some(n) = code.strip_prefix('F').and_then(|n| n.parse::<u8>().ok()) {
+        const F: [Key; 12] = [
+            Key::F1,
+            Key::F2,
+            Key::F3,
+            Key::F4,
+            Key::F5,
+            Key::F6,
+            Key::F7,
+            Key::F8,
+            Key::F9,
+            Key::F10,
+            Key::F11,
+            Key::F12,
+        ];
+        return F.get(usize::from(n).checked_sub(1)?).copied();
+    }
+    Some(match code {
+        "Enter" | "NumpadEnter" => Key::Return,
+        "Escape" => Key::Escape,
+        "Backspace" => Key::Backspace,
+        "Tab" => Key::Tab,
+        "Space" => Key::Space,
+        "ArrowLeft" => Key::LeftArrow,
+        "ArrowRight" => Key::RightArrow,
+        "ArrowUp" => Key::UpArrow,
+        "ArrowDown" => Key::DownArrow,
+        "Home" => Key::Home,
+        "End" => Key::End,
+        "PageUp" => Key::PageUp,
+        "PageDown" => Key::PageDown,
+        "Delete" => Key::Delete,
+        "Insert" => Key::Insert,
+        "CapsLock" => Key::CapsLock,
+        "ShiftLeft" => Key::LShift,
+        "ShiftRight" => Key::RShift,
+        "ControlLeft" => Key::LControl,
+        "ControlRight" => Key::RControl,
+        "AltLeft" | "AltRight" => Key::Alt,
+        "MetaLeft" | "MetaRight" | "OSLeft" | "OSRight" => Key::Meta,
+        "Minus" => Key::Unicode('-'),
+        "Equal" => Key::Unicode('='),
+        "BracketLeft" => Key::Unicode('['),
+        "BracketRight" => Key::Unicode(']'),
+        "Backslash" => Key::Unicode('\\'),
+        "Semicolon" => Key::Unicode(';'),
+        "Quote" => Key::Unicode('\''),
+        "Comma" => Key::Unicode(','),
+        "Period" => Key::Unicode('.'),
+        "Slash" => Key::Unicode('/'),
+        "Backquote" => Key::Unicode('`'),
+        "Numpad0" => Key::Numpad0,
+        "Numpad1" => Key::Numpad1,
+        "Numpad2" => Key::Numpad2,
+        "Numpad3" => Key::Numpad3,
+        "Numpad4" => Key::Numpad4,
+        "Numpad5" => Key::Numpad5,
+        "Numpad6" => Key::Numpad6,
+        "Numpad7" => Key::Numpad7,
+        "Numpad8" => Key::Numpad8,
+        "Numpad9" => Key::Numpad9,
+        "NumpadAdd" => Key::Add,
+        "NumpadSubtract" => Key::Subtract,
+        "NumpadMultiply" => Key::Multiply,
+        "NumpadDivide" => Key::Divide,
+        "NumpadDecimal" => Key::Decimal,
+        _ => return None,
+    })
+}
+
+/// Maps a fraction of the streamed image to a desktop pixel (never past the last one).
+pub fn to_pixel(geometry: Geometry, fx: f64, fy: f64) -> (i32, i32) {
+    let axis = |origin: i32, size: u32, f: f64| {
+        let max = f64::from(size.saturating_sub(1));
+        origin + (f.clamp(0.0, 1.0) * f64::from(size)).floor().min(max) as i32
+    };
+    (
+        axis(geometry.x, geometry.width, fx),
+        axis(geometry.y, geometry.height, fy),
+    )
+}
+
+fn button(b: Button) -> enigo::Button {
+    match b {
+        Button::Left => enigo::Button::Left,
+        Button::Right => enigo::Button::Right,
+        Button::Middle => enigo::Button::Middle,
+    }
+}
+
+/// The desktop side: enigo plus what it currently holds down.
+struct Desktop {
+    enigo: Enigo,
+    geometry: Geometry,
+    buttons: HashSet<Button>,
+    keys: HashSet<Key>,
+    drag: Option<Button>,
+}
+
+impl Desktop {
+    fn move_to(&mut self, x: f64, y: f64) -> enigo::InputResult<()> {
+        let (px, py) = to_pixel(self.geometry, x, y);
+        self.enigo.move_mouse(px, py, Coordinate::Abs)
+    }
+
+    fn press(&mut self, b: Button, down: bool) -> enigo::InputResult<()> {
+        if down {
+            self.buttons.insert(b);
+        } else {
+            self.buttons.remove(&b);
+        }
+        let dir = if down {
+            Direction::Press
+        } else {
+            Direction::Release
+        };
+        self.enigo.button(button(b), dir)
+    }
+
+    fn apply(&mut self, msg: &ClientMessage) -> enigo::InputResult<()> {
+        match msg {
+            ClientMessage::Click {
+                x, y, button: b, ..
+            } => {
+                self.move_to(*x, *y)?;
+                self.enigo.button(button(*b), Direction::Click)
+            }
+            ClientMessage::DoubleClick {
+                x, y, button: b, ..
+            } => {
+                self.move_to(*x, *y)?;
+                self.enigo.button(button(*b), Direction::Click)?;
+                std::thread::sleep(DOUBLE_CLICK_GAP);
+                self.enigo.button(button(*b), Direction::Click)
+            }
+            ClientMessage::Drag {
+                phase,
+                x,
+                y,
+                button: b,
+                ..
+            } => {
+                self.move_to(*x, *y)?;
+                match phase {
+                    DragPhase::Start => {
+                        if let Some(old) = self.drag.take() {
+                            self.press(old, false)?;
+                        }
+                        self.drag = Some(*b);
+                        self.press(*b, true)
+                    }
+                    DragPhase::Move => Ok(()),
+                    DragPhase::End => match self.drag.take() {
+                        Some(held) => self.press(held, false),
+                        None => Ok(()),
+                    },
+                }
+            }
+            ClientMessage::Move { x, y, .. } => self.move_to(*x, *y),
+            ClientMessage::Wheel { dx, dy, .. } => {
+                if *dy != 0 {
+                    self.enigo.scroll(*dy, Axis::Vertical)?;
+                }
+                if *dx != 0 {
+                    self.enigo.scroll(*dx, Axis::Horizontal)?;
+                }
+                Ok(())
+            }
+            ClientMessage::Key { code, down, .. } => {
+                let Some(key) = key_for_code(code) else {
+                    return Ok(());
+                };
+                if *down {
+                    self.keys.insert(key);
+                    self.enigo.key(key, Direction::Press)
+                } else {
+                    self.keys.remove(&key);
+                    self.enigo.key(key, Direction::Release)
+                }
+            }
+            ClientMessage::Text { text, .. } => self.enigo.text(text),
+        }
+    }
+
+    fn release_all(&mut self) {
+        self.drag = None;
+        for b in std::mem::take(&mut self.buttons) {
+            let _ = self.enigo.button(button(b), Direction::Release);
+        }
+        for k in std::mem::take(&mut self.keys) {
+            let _ = self.enigo.key(k, Direction::Release);
+        }
+    }
+}
+
+fn input_loop(
+    rx: Receiver<Command>,
+    geometry: Geometry,
+    desktop: bool,
+    applied: &Stats,
+    tap: &broadcast::Sender<ClientMessage>,
+) {
+    let mut desk = if desktop {
+        match Enigo::new(&Settings::default()) {
+            Ok(enigo) => Some(Desktop {
+                enigo,
+                geometry,
+                buttons: HashSet::new(),
+                keys: HashSet::new(),
+                drag: None,
+            }),
+            Err(e) => {
+                tracing::error!(cause = %e, "cannot open the desktop for input; input is off");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut last_error = None::<std::time::Instant>;
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Command::ReleaseAll => {
+                if let Some(d) = desk.as_mut() {
+                    d.release_all();
+                }
+            }
+            Command::Event(msg) => {
+                let _ = tap.send(msg.clone());
+                if let Some(d) = desk.as_mut() {
+                    if let Err(e) = d.apply(&msg) {
+                        if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                            tracing::warn!(cause = %e, "input event failed");
+                            last_error = Some(std::time::Instant::now());
+                        }
+                    }
+                }
+                if let Some(seq) = msg.seq() {
+                    applied.input_seq.store(seq, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+    if let Some(d) = desk.as_mut() {
+        d.release_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_map_to_the_monitor_with_its_offset() {
+        let g = Geometry {
+            x: 1920,
+            y: 0,
+            width: 1280,
+            height: 720,
+        };
+        assert_eq!(to_pixel(g, 0.25, 0.5), (1920 + 320, 360));
+        assert_eq!(to_pixel(g, 0.0, 0.0), (1920, 0));
+        assert_eq!(
+            to_pixel(g, 1.0, 1.0),
+            (1920 + 1279, 719),
+            "never past the last pixel"
+        );
+    }
+
+    #[test]
+    fn key_codes_map_and_unknown_ones_do_not() {
+        assert_eq!(key_for_code("KeyA"), Some(Key::Unicode('a')));
+        assert_eq!(key_for_code("Digit7"), Some(Key::Unicode('7')));
+        assert_eq!(key_for_code("F5"), Some(Key::F5));
+        assert_eq!(key_for_code("Enter"), Some(Key::Return));
+        assert_eq!(key_for_code("ShiftLeft"), Some(Key::LShift));
+        assert_eq!(key_for_code("F99"), None);
+        assert_eq!(key_for_code("Key1"), None);
+        assert_eq!(key_for_code("Nonsense"), None);
+    }
+}
