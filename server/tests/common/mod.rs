@@ -62,6 +62,7 @@ impl TestServer {
         TestServer {
             addr,
             stats,
+            tap,
             stop: Some(stop),
             task: Some(task),
         }
