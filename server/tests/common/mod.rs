@@ -5,7 +5,6 @@
 pub mod xclient;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -204,51 +203,36 @@ pub struct Xvfb {
 
 impl Xvfb {
     pub fn start(width: u32, height: u32) -> Xvfb {
-        let base = 100 + (std::process::id() % 200) * 4;
-        for n in base..base + 400 {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            {
-                continue;
-            }
-            let child = Command::new("Xvfb")
-                .arg(format!(":{n}"))
-                .args([
-                    "-screen",
-                    "0",
-                    &format!("{width}x{height}x24"),
-                    "-nolisten",
-                    "tcp",
-                    "-ac",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn Xvfb");
-            let mut x = Xvfb {
-                display: format!(":{n}"),
-                child,
-            };
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = x.child.try_wait() {
-                    break; // lost a race for this display; try the next
-                }
-                if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                    && Command::new("xdpyinfo")
-                        .args(["-display", &x.display])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status()
-                        .is_ok_and(|s| s.success())
-                {
-                    return x;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = x.child.kill();
+        use std::io::BufRead as _;
+        // -displayfd: Xvfb picks a free display itself (no races with other test
+        // processes) and writes its number to our pipe once it is ready for clients.
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn Xvfb");
+        let stdout = child.stdout.take().expect("Xvfb stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read Xvfb display number");
+        let n: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb did not start: {line:?}"));
+        Xvfb {
+            display: format!(":{n}"),
+            child,
         }
-        panic!("could not start Xvfb on any display");
     }
 
     /// Runs an X client against this display and asserts it succeeded.

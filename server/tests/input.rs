@@ -1,0 +1,385 @@
+//! Remote control end to end on a real X server: WebSocket input → enigo → Xvfb, checked
+//! by a real X client that logs what the server delivered.
+
+mod common;
+
+use std::time::Duration;
+
+use common::xclient::{TestWindow, XEvent};
+use common::*;
+use deskcast_server::config::SourceSpec;
+use deskcast_server::Config;
+use deskcast_shared::{ErrorCode, Role, ServerMessage};
+use futures_util::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+
+/// DISPLAY is process-wide: one test at a time in this binary.
+static DISPLAY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const W: u32 = 1280;
+const H: u32 = 720;
+const WAIT: Duration = Duration::from_secs(5);
+
+struct Desk {
+    _x: Xvfb,
+    window: TestWindow,
+    server: TestServer,
+}
+
+async fn desk() -> Option<Desk> {
+    desk_with(false).await
+}
+
+async fn desk_with(toggle_on_click: bool) -> Option<Desk> {
+    if !have("Xvfb") {
+        return None;
+    }
+    let x = Xvfb::start(W, H);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, 0x3366cc, toggle_on_click);
+    let mut config = Config::pattern(1, 1);
+    config.source = SourceSpec::Screen { monitor: 0 };
+    let server = TestServer::start(config).await;
+    Some(Desk {
+        _x: x,
+        window,
+        server,
+    })
+}
+
+async fn send(ws: &mut Ws, json: &str) {
+    ws.send(Message::text(json)).await.expect("send");
+}
+
+fn near(a: i16, b: i16) -> bool {
+    (a - b).abs() <= 1
+}
+
+fn presses(ev: &[XEvent], button: u8) -> Vec<(i16, i16)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            XEvent::Press { button: b, x, y } if *b == button => Some((*x, *y)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn releases(ev: &[XEvent], button: u8) -> usize {
+    ev.iter()
+        .filter(|e| matches!(e, XEvent::Release { button: b, .. } if *b == button))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_double_click_and_right_click_land_on_the_right_pixel() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk().await else { return };
+    let (mut ws, hello) = ws_connect(&d.server).await;
+    assert!(
+        matches!(
+            hello,
+            ServerMessage::Hello {
+                role: Role::Control,
+                input: true,
+                width: W,
+                height: H,
+                ..
+            }
+        ),
+        "{hello:?}"
+    );
+
+    send(
+        &mut ws,
+        r#"{"type":"click","x":0.25,"y":0.5,"button":"left"}"#,
+    )
+    .await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) >= 1);
+    let p = presses(&ev, 1);
+    assert_eq!(p.len(), 1, "one press: {ev:?}");
+    assert!(
+        near(p[0].0, 320) && near(p[0].1, 360),
+        "click at {:?}, want (320, 360)",
+        p[0]
+    );
+    assert_eq!(releases(&ev, 1), 1);
+
+    d.window.clear();
+    send(&mut ws, r#"{"type":"double_click","x":0.75,"y":0.25}"#).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) >= 2);
+    let p = presses(&ev, 1);
+    assert_eq!(
+        (p.len(), releases(&ev, 1)),
+        (2, 2),
+        "two press/release pairs: {ev:?}"
+    );
+    for (x, y) in p {
+        assert!(
+            near(x, 960) && near(y, 180),
+            "double click at ({x}, {y}), want (960, 180)"
+        );
+    }
+
+    d.window.clear();
+    send(
+        &mut ws,
+        r#"{"type":"click","x":0.5,"y":0.5,"button":"right"}"#,
+    )
+    .await;
+    send(
+        &mut ws,
+        r#"{"type":"click","x":0.5,"y":0.5,"button":"middle"}"#,
+    )
+    .await;
+    let ev = d
+        .window
+        .wait_for(WAIT, |e| releases(e, 3) >= 1 && releases(e, 2) >= 1);
+    assert_eq!(
+        presses(&ev, 3),
+        vec![(640, 360)],
+        "right button is X button 3: {ev:?}"
+    );
+    assert_eq!(
+        presses(&ev, 2),
+        vec![(640, 360)],
+        "middle button is X button 2: {ev:?}"
+    );
+    assert!(presses(&ev, 1).is_empty(), "no left press: {ev:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drag_is_press_motion_release() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk().await else { return };
+    let (mut ws, _) = ws_connect(&d.server).await;
+    send(
+        &mut ws,
+        r#"{"type":"drag","phase":"start","x":0.1,"y":0.1,"button":"left"}"#,
+    )
+    .await;
+    send(&mut ws, r#"{"type":"drag","phase":"move","x":0.2,"y":0.3}"#).await;
+    send(
+        &mut ws,
+        r#"{"type":"drag","phase":"move","x":0.25,"y":0.35}"#,
+    )
+    .await;
+    send(&mut ws, r#"{"type":"drag","phase":"end","x":0.3,"y":0.4}"#).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) >= 1);
+    let press = ev
+        .iter()
+        .position(|e| matches!(e, XEvent::Press { button: 1, .. }))
+        .expect("press");
+    let release = ev
+        .iter()
+        .position(|e| matches!(e, XEvent::Release { button: 1, .. }))
+        .expect("release");
+    let motion: Vec<_> = ev[press..release]
+        .iter()
+        .filter_map(|e| {
+            if let XEvent::Motion { x, y } = e {
+                Some((*x, *y))
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert!(press < release, "{ev:?}");
+    assert!(
+        matches!(ev[press], XEvent::Press { x, y, .. } if near(x, 128) && near(y, 72)),
+        "{ev:?}"
+    );
+    assert!(
+        motion.iter().any(|(x, y)| near(*x, 256) && near(*y, 216)),
+        "motion through (256, 216): {motion:?}"
+    );
+    assert!(
+        matches!(ev[release], XEvent::Release { x, y, .. } if near(x, 384) && near(y, 288)),
+        "{ev:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_mid_drag_releases_the_button() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk().await else { return };
+    let (mut ws, _) = ws_connect(&d.server).await;
+    send(
+        &mut ws,
+        r#"{"type":"drag","phase":"start","x":0.5,"y":0.5}"#,
+    )
+    .await;
+    send(&mut ws, r#"{"type":"key","code":"ShiftLeft","down":true}"#).await;
+    let ev = d.window.wait_for(WAIT, |e| !presses(e, 1).is_empty());
+    assert_eq!(presses(&ev, 1).len(), 1, "{ev:?}");
+    drop(ws); // the socket goes away mid-drag, with Shift held
+    let ev = d.window.wait_for(WAIT, |e| {
+        releases(e, 1) >= 1
+            && e.iter().any(|k| {
+                matches!(
+                    k,
+                    XEvent::Key {
+                        keysym: 0xffe1,
+                        down: false
+                    }
+                )
+            })
+    });
+    assert_eq!(
+        releases(&ev, 1),
+        1,
+        "button released after disconnect: {ev:?}"
+    );
+    assert!(
+        ev.iter().any(|k| matches!(
+            k,
+            XEvent::Key {
+                keysym: 0xffe1,
+                down: false
+            }
+        )),
+        "Shift released: {ev:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wheel_keys_and_text_reach_the_x_server() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk().await else { return };
+    let (mut ws, _) = ws_connect(&d.server).await;
+    send(&mut ws, r#"{"type":"move","x":0.5,"y":0.5}"#).await;
+    send(&mut ws, r#"{"type":"wheel","dx":0,"dy":2}"#).await;
+    send(&mut ws, r#"{"type":"wheel","dx":0,"dy":-1}"#).await;
+    let ev = d
+        .window
+        .wait_for(WAIT, |e| releases(e, 5) >= 2 && releases(e, 4) >= 1);
+    assert_eq!(
+        presses(&ev, 5).len(),
+        2,
+        "two steps down = X button 5 twice: {ev:?}"
+    );
+    assert_eq!(presses(&ev, 4).len(), 1, "one step up = X button 4: {ev:?}");
+
+    d.window.clear();
+    send(&mut ws, r#"{"type":"text","text":"hi"}"#).await;
+    send(&mut ws, r#"{"type":"key","code":"Enter","down":true}"#).await;
+    send(&mut ws, r#"{"type":"key","code":"Enter","down":false}"#).await;
+    let ev = d.window.wait_for(WAIT, |e| {
+        e.iter().any(|k| {
+            matches!(
+                k,
+                XEvent::Key {
+                    keysym: 0xff0d,
+                    down: false
+                }
+            )
+        })
+    });
+    let typed: Vec<u32> = ev
+        .iter()
+        .filter_map(|e| match e {
+            XEvent::Key { keysym, down: true } => Some(*keysym),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        typed,
+        vec![u32::from(b'h'), u32::from(b'i'), 0xff0d],
+        "h, i, Return: {ev:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_controller_at_a_time_and_control_passes_on() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk().await else { return };
+    let (first, hello1) = ws_connect(&d.server).await;
+    let (mut second, hello2) = ws_connect(&d.server).await;
+    assert!(
+        matches!(
+            hello1,
+            ServerMessage::Hello {
+                role: Role::Control,
+                ..
+            }
+        ),
+        "{hello1:?}"
+    );
+    assert!(
+        matches!(
+            hello2,
+            ServerMessage::Hello {
+                role: Role::View,
+                ..
+            }
+        ),
+        "{hello2:?}"
+    );
+
+    send(&mut second, r#"{"type":"click","x":0.5,"y":0.5}"#).await;
+    let reply = next_text(&mut second).await;
+    assert!(
+        matches!(
+            reply,
+            ServerMessage::Error {
+                code: ErrorCode::ViewOnly,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        presses(&d.window.events(), 1).is_empty(),
+        "view input must not reach the desktop"
+    );
+
+    drop(first);
+    let msg = next_text(&mut second).await;
+    assert_eq!(
+        msg,
+        ServerMessage::Role {
+            role: Role::Control
+        },
+        "the viewer is told it has control"
+    );
+    send(&mut second, r#"{"type":"click","x":0.5,"y":0.5}"#).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) >= 1);
+    assert_eq!(presses(&ev, 1), vec![(640, 360)], "{ev:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_headers_report_the_last_applied_input() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk_with(true).await else {
+        return;
+    };
+    let (mut ws, _) = ws_connect(&d.server).await;
+    let first = next_frame(&mut ws).await;
+    assert_eq!(
+        deskcast_shared::FrameHeader::decode(&first)
+            .expect("header")
+            .0
+            .input_seq,
+        0
+    );
+    // The click toggles the window's colour, so a new frame follows it.
+    send(&mut ws, r#"{"type":"click","x":0.5,"y":0.5,"seq":41}"#).await;
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        let frame = next_frame(&mut ws).await;
+        let seq = deskcast_shared::FrameHeader::decode(&frame)
+            .expect("header")
+            .0
+            .input_seq;
+        seen.push(seq);
+        if seq == 41 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.last(),
+        Some(&41),
+        "input_seq in frame headers: {seen:?}"
+    );
+    assert_eq!(d.window.color(), 0xcc3300, "the click toggled the window");
+}
