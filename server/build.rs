@@ -6,6 +6,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
 fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" => "text/html; charset=utf-8",
@@ -34,6 +38,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The bodies of the `<script>` elements that have no `src`.
+fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
+    html.split("<script").skip(1).filter_map(|rest| {
+        let (tag, after) = rest.split_once('>')?;
+        let (body, _) = after.split_once("</script>")?;
+        (!tag.contains("src=")).then_some(body)
+    })
+}
+
 fn main() {
     let manifest =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -56,6 +69,21 @@ fn main() {
         .expect("write to string");
     }
     code.push_str("];\n");
+    // Trunk writes one inline module script into index.html; the CSP allows exactly it.
+    let index = std::fs::read_to_string(dist.join("index.html")).unwrap_or_default();
+    let hashes: String = inline_scripts(&index)
+        .map(|body| {
+            format!(
+                " 'sha256-{}'",
+                STANDARD.encode(Sha256::digest(body.as_bytes()))
+            )
+        })
+        .collect();
+    writeln!(
+        code,
+        "/// CSP sources for index.html's inline scripts (each a ` 'sha256-…'`).\npub static CSP_SCRIPT_HASHES: &str = {hashes:?};"
+    )
+    .expect("write to string");
     let out =
         PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("assets.rs");
     std::fs::write(out, code).expect("write assets.rs");

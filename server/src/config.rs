@@ -1,7 +1,9 @@
 //! Command-line arguments (clap) and the validated [`Config`] the server runs with.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -82,13 +84,89 @@ pub struct Args {
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
 
-    /// Address to listen on. Only loopback until authentication lands.
+    /// Address to listen on. Anything but loopback needs authentication (the default).
     #[arg(long, default_value = "127.0.0.1", env = "DESKCAST_BIND")]
     pub bind: IpAddr,
 
     /// Port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 8080, env = "DESKCAST_PORT")]
     pub port: u16,
+
+    /// Control token (at least 16 of A-Z a-z 0-9 - . _ ~). A random one when not given.
+    /// Other users can read command lines: on a shared machine use the variable.
+    #[arg(long, env = "DESKCAST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// View-only token: its sessions see the screen but their input is refused. A random
+    /// one when not given.
+    #[arg(long, env = "DESKCAST_VIEW_TOKEN", hide_env_values = true)]
+    pub view_token: Option<String>,
+
+    /// Turn authentication off: anyone who can reach the port controls this machine.
+    /// Only with a loopback --bind.
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// Another origin whose pages may open /ws, such as `https://desk.example.org`
+    /// (repeatable). The server's own origin is always allowed.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+
+    /// Another Host name to answer to, HOST or HOST:PORT, such as a reverse proxy's
+    /// (repeatable). localhost and IP addresses with the right port are always allowed.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_host: Vec<String>,
+
+    /// Most viewers at once (WebSocket and MJPEG); more get 503.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_clients: u32,
+
+    /// Most input events per second from one client; the excess is dropped. The client
+    /// sends at most one move per display frame (240 on a 240 Hz screen) plus keys.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_input_rate: u32,
+
+    /// TLS certificate chain, PEM (with --tls-key): serve https and wss.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key, PEM (with --tls-cert).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve https with a certificate generated at start; its SHA-256 fingerprint is
+    /// printed so you can check it in the browser.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files given on the command line.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// A certificate generated at start.
+    SelfSigned,
+}
+
+/// The two tokens. Who presents `control` may take control; `view` only watches.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// Gives the `control` role.
+    pub control: String,
+    /// Gives the `view` role.
+    pub view: String,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tokens { .. }")
+    }
 }
 
 /// Where frames come from.
@@ -122,7 +200,24 @@ pub struct Config {
     /// Tests only: accept input even from a source that is not a desktop (the pattern),
     /// so tests can observe it through [`crate::App::input_tap`]. No CLI flag sets it.
     pub test_accept_input: bool,
+    /// The tokens; `None` means authentication is off (`--no-auth`, and tests).
+    pub auth: Option<Tokens>,
+    /// Extra origins allowed to open `/ws`, normalized (`scheme://host[:port]`, lowercase).
+    pub allow_origins: Vec<String>,
+    /// Extra Host values allowed, lowercase: `name` (any port) or `name:port`.
+    pub allow_hosts: Vec<String>,
+    /// Most viewers at once.
+    pub max_clients: usize,
+    /// Most input events per second per client.
+    pub max_input_rate: u32,
+    /// TLS, when on.
+    pub tls: Option<TlsSource>,
+    /// How long a connection may stay open before a request on it authenticates.
+    pub unauthenticated_timeout: Duration,
 }
+
+/// Default of [`Config::unauthenticated_timeout`].
+pub const UNAUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Config {
     /// A configuration streaming the test pattern on an ephemeral loopback port: for tests.
@@ -136,21 +231,120 @@ impl Config {
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 0,
             test_accept_input: false,
+            auth: None,
+            allow_origins: Vec::new(),
+            allow_hosts: Vec::new(),
+            max_clients: 16,
+            max_input_rate: 400,
+            tls: None,
+            unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,
         }
     }
+
+    /// The same configuration with authentication on (for tests).
+    pub fn with_tokens(mut self, control: &str, view: &str) -> Self {
+        self.auth = Some(Tokens {
+            control: control.to_string(),
+            view: view.to_string(),
+        });
+        self
+    }
+}
+
+/// Checks a token given on the command line.
+fn check_token(flag: &str, token: &str) -> Result<(), StartError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    if token.chars().count() < 16 || !token.chars().all(ok_char) {
+        return Err(StartError::Config(format!(
+            "{flag} must be at least 16 characters of A-Z a-z 0-9 - . _ ~; \
+             leave it out to get a random one"
+        )));
+    }
+    Ok(())
+}
+
+/// Normalizes an `--allow-origin` value to `scheme://host[:port]`.
+fn normalize_origin(o: &str) -> Result<String, StartError> {
+    let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = o
+        .strip_prefix("http://")
+        .or_else(|| o.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => Ok(o),
+        _ => Err(StartError::Config(format!(
+            "--allow-origin {o:?} is not an origin; write it as https://host or http://host:port"
+        ))),
+    }
+}
+
+/// Normalizes an `--allow-host` value to `name` or `name:port`.
+fn normalize_host(h: &str) -> Result<String, StartError> {
+    let h = h.trim().to_ascii_lowercase();
+    if h.is_empty() || h.contains(['/', '?', '#', '@', ' ']) || h.contains("://") {
+        return Err(StartError::Config(format!(
+            "--allow-host {h:?} is not a host; write it as name or name:port, without a scheme"
+        )));
+    }
+    Ok(h)
 }
 
 impl TryFrom<Args> for Config {
     type Error = StartError;
 
     fn try_from(a: Args) -> Result<Self, StartError> {
-        if !a.bind.is_loopback() {
-            return Err(StartError::Config(format!(
-                "refusing to listen on {}; without authentication anyone who can reach it \
-                 controls this machine. Bind to 127.0.0.1 (the default)",
-                a.bind
-            )));
-        }
+        let auth = if a.no_auth {
+            if !a.bind.is_loopback() {
+                return Err(StartError::Config(format!(
+                    "refusing --no-auth on {}; without authentication anyone who can reach \
+                     it controls this machine. Drop --no-auth, or bind to 127.0.0.1",
+                    a.bind
+                )));
+            }
+            if a.token.is_some() || a.view_token.is_some() {
+                return Err(StartError::Config(
+                    "--no-auth contradicts --token/--view-token (or DESKCAST_TOKEN/DESKCAST_VIEW_TOKEN); \
+                     pick one"
+                        .into(),
+                ));
+            }
+            None
+        } else {
+            let control = match a.token {
+                Some(t) => {
+                    check_token("--token", &t)?;
+                    t
+                }
+                None => crate::auth::random_token()?,
+            };
+            let view = match a.view_token {
+                Some(t) => {
+                    check_token("--view-token", &t)?;
+                    t
+                }
+                None => crate::auth::random_token()?,
+            };
+            if control == view {
+                return Err(StartError::Config(
+                    "--token and --view-token are the same; the view token must differ".into(),
+                ));
+            }
+            Some(Tokens { control, view })
+        };
+        let tls = match (a.tls_cert, a.tls_key, a.tls_self_signed) {
+            (Some(cert), Some(key), _) => Some(TlsSource::Files { cert, key }),
+            (_, _, true) => Some(TlsSource::SelfSigned),
+            _ => None,
+        };
+        let allow_origins = a
+            .allow_origin
+            .iter()
+            .map(|o| normalize_origin(o))
+            .collect::<Result<_, _>>()?;
+        let allow_hosts = a
+            .allow_host
+            .iter()
+            .map(|h| normalize_host(h))
+            .collect::<Result<_, _>>()?;
         let source = match a.source {
             SourceKind::Screen => SourceSpec::Screen { monitor: a.monitor },
             SourceKind::Pattern => SourceSpec::Pattern { size: a.size },
@@ -162,6 +356,13 @@ impl TryFrom<Args> for Config {
             bind: a.bind,
             port: a.port,
             test_accept_input: false,
+            auth,
+            allow_origins,
+            allow_hosts,
+            max_clients: a.max_clients as usize,
+            max_input_rate: a.max_input_rate,
+            tls,
+            unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,
         })
     }
 }
@@ -192,6 +393,7 @@ mod tests {
         assert_eq!(a.quality, 80);
         assert!(a.bind.is_loopback());
         assert_eq!(a.port, 8080);
+        assert!(!a.no_auth, "authentication is on by default");
         let help = <Args as clap::CommandFactory>::command()
             .render_help()
             .to_string();
@@ -201,14 +403,63 @@ mod tests {
             "[default: 80]",
             "[default: 127.0.0.1]",
             "[default: 8080]",
+            "[default: 16]",
+            "[default: 400]",
         ] {
             assert!(help.contains(d), "help lacks {d}:\n{help}");
         }
     }
 
+    fn parse(args: &[&str]) -> Result<Config, StartError> {
+        let mut all = vec!["deskcast"];
+        all.extend_from_slice(args);
+        Config::try_from(Args::try_parse_from(all).expect("parses"))
+    }
+
     #[test]
-    fn non_loopback_bind_is_refused_for_now() {
-        let a = Args::try_parse_from(["deskcast", "--bind", "0.0.0.0"]).expect("parses");
-        assert!(Config::try_from(a).is_err());
+    fn non_loopback_bind_needs_auth() {
+        assert!(parse(&["--bind", "0.0.0.0", "--no-auth"]).is_err());
+        let c = parse(&["--bind", "0.0.0.0"]).expect("auth is on by default");
+        assert!(c.auth.is_some());
+        assert!(parse(&["--no-auth"]).expect("loopback").auth.is_none());
+        assert!(parse(&["--no-auth", "--token", "0123456789abcdef"]).is_err());
+    }
+
+    #[test]
+    fn tokens_are_random_and_checked() {
+        let (a, b) = (parse(&[]).expect("ok"), parse(&[]).expect("ok"));
+        let (ta, tb) = (a.auth.expect("on"), b.auth.expect("on"));
+        assert_ne!(ta.control, tb.control);
+        assert_ne!(ta.control, ta.view);
+        assert_eq!(ta.control.len(), 32, "128 bits in hex");
+        assert!(parse(&["--token", "short"]).is_err());
+        assert!(parse(&["--token", "has spaces in it, too many"]).is_err());
+        let same = [
+            "--token",
+            "0123456789abcdef",
+            "--view-token",
+            "0123456789abcdef",
+        ];
+        assert!(parse(&same).is_err());
+        let c = parse(&["--token", "0123456789abcdef"]).expect("ok");
+        assert_eq!(c.auth.expect("on").control, "0123456789abcdef");
+    }
+
+    #[test]
+    fn allow_lists_and_tls_flags() {
+        let c = parse(&[
+            "--allow-origin",
+            "HTTPS://Desk.Example.org/",
+            "--allow-host",
+            "Desk.example.org",
+            "--tls-self-signed",
+        ])
+        .expect("ok");
+        assert_eq!(c.allow_origins, ["https://desk.example.org"]);
+        assert_eq!(c.allow_hosts, ["desk.example.org"]);
+        assert_eq!(c.tls, Some(TlsSource::SelfSigned));
+        assert!(parse(&["--allow-origin", "desk.example.org"]).is_err());
+        assert!(Args::try_parse_from(["deskcast", "--tls-cert", "c.pem"]).is_err());
+        assert_eq!(parse(&[]).expect("ok").max_clients, 16);
     }
 }

@@ -26,6 +26,12 @@ pub enum StartError {
     /// A configuration value is not acceptable.
     #[error("{0}")]
     Config(String),
+    /// The operating system gave no random bytes for a token.
+    #[error("{0}")]
+    Random(String),
+    /// The TLS certificate or key could not be loaded or made.
+    #[error("{0}")]
+    Tls(String),
     /// The pipeline thread could not be started.
     #[error("cannot start the capture thread; {0}")]
     Thread(#[from] std::io::Error),

@@ -16,7 +16,7 @@ use enigo::{Axis, Coordinate, Direction, Enigo, Key, Keyboard, Mouse, Settings};
 use tokio::sync::broadcast;
 
 use crate::capture::Geometry;
-use crate::pipeline::Stats;
+use crate::pipeline::{Kicker, Stats};
 
 /// How many events may wait for the input thread before new ones are refused.
 const QUEUE: usize = 256;
@@ -49,13 +49,18 @@ impl Input {
     /// Starts the input thread. With `desktop` false, events are only recorded (tests).
     ///
     /// `applied.input_seq` receives the `seq` of each applied event, for the frame header.
-    pub fn start(geometry: Geometry, desktop: bool, applied: Arc<Stats>) -> std::io::Result<Self> {
+    pub fn start(
+        geometry: Geometry,
+        desktop: bool,
+        applied: Arc<Stats>,
+        kicker: Kicker,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let (tap, _) = broadcast::channel(QUEUE);
         let thread_tap = tap.clone();
         std::thread::Builder::new()
             .name("deskcast-input".into())
-            .spawn(move || input_loop(rx, geometry, desktop, &applied, &thread_tap))?;
+            .spawn(move || input_loop(rx, geometry, desktop, &applied, &kicker, &thread_tap))?;
         Ok(Input { tx, tap })
     }
 
@@ -294,6 +299,7 @@ fn input_loop(
     geometry: Geometry,
     desktop: bool,
     applied: &Stats,
+    kicker: &Kicker,
     tap: &broadcast::Sender<ClientMessage>,
 ) {
     let mut desk = if desktop {
@@ -334,6 +340,7 @@ fn input_loop(
                 if let Some(seq) = msg.seq() {
                     applied.input_seq.store(seq, Ordering::SeqCst);
                 }
+                kicker.kick();
             }
         }
     }

@@ -7,10 +7,14 @@
 //! - [`encode`]: JPEG with libjpeg-turbo.
 //! - [`pipeline`]: ONE capture+encode thread, latest frame published to all viewers.
 //! - [`input`]: ONE thread owns enigo and replays input; [`control`]: one controller at a time.
-//! - [`http`]: routes (`/`, `/ws`, `/video_feed`, `/mjpeg`, `/snapshot.jpg`, `/healthz`).
+//! - [`http`]: routes (`/`, `/ws`, `/video_feed`, `/mjpeg`, `/snapshot.jpg`, `/healthz`),
+//!   all behind [`http::guard`] (Host, Origin, token, security headers).
+//! - [`auth`]: tokens and the failure lockout; [`limits`]: viewer seats, input rate;
+//!   [`tls`]: optional rustls.
 //!
 //! [`run`] is the whole server; `main.rs` only parses arguments and calls it.
 
+pub mod auth;
 pub mod capture;
 pub mod config;
 pub mod control;
@@ -18,7 +22,9 @@ pub mod encode;
 pub mod error;
 pub mod http;
 pub mod input;
+pub mod limits;
 pub mod pipeline;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +36,7 @@ use tokio::sync::watch;
 pub use config::{Args, Config};
 pub use error::StartError;
 
+use crate::http::conn::{Conn, Gated};
 use crate::input::Input;
 use crate::pipeline::{Pipeline, Stats};
 
@@ -37,6 +44,7 @@ use crate::pipeline::{Pipeline, Stats};
 pub struct App {
     pipeline: Arc<Pipeline>,
     input: Option<Input>,
+    config: Config,
 }
 
 impl App {
@@ -48,13 +56,14 @@ impl App {
         let pipeline = Pipeline::start(source, config.fps, config.quality)?;
         let input = if desktop || config.test_accept_input {
             let applied = pipeline.stats();
-            Some(Input::start(geometry, desktop, applied)?)
+            Some(Input::start(geometry, desktop, applied, pipeline.kicker())?)
         } else {
             None
         };
         Ok(App {
             pipeline: Arc::new(pipeline),
             input,
+            config: config.clone(),
         })
     }
 
@@ -71,31 +80,62 @@ impl App {
         self.pipeline.stats()
     }
 
-    /// Serves until `shutdown` resolves, then closes every stream and returns.
+    /// Serves plain HTTP until `shutdown` resolves, then closes every stream and returns.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let local = listener.local_addr()?;
+        let listener = Gated::new(listener, self.config.unauthenticated_timeout);
+        let (router, stop_tx) = self.router(local, false);
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<Conn>(),
+        )
+        .with_graceful_shutdown(stop_on(shutdown, stop_tx))
+        .await
+    }
+
+    /// Serves HTTPS with `tls` until `shutdown` resolves, like [`App::serve`].
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        tls: tls::Tls,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let local = listener.local_addr()?;
+        let timeout = self.config.unauthenticated_timeout;
+        let (router, stop_tx) = self.router(local, true);
+        let listener = Gated::new(tls::TlsListener::new(listener, tls.config)?, timeout);
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<Conn>(),
+        )
+        .with_graceful_shutdown(stop_on(shutdown, stop_tx))
+        .await
+    }
+
+    fn router(self, local: SocketAddr, tls: bool) -> (axum::Router, watch::Sender<bool>) {
         let (stop_tx, stopping) = watch::channel(false);
         let state = http::AppState {
             pipeline: self.pipeline,
             input: self.input,
             seat: Arc::new(control::Seat::default()),
             stopping,
+            viewers: limits::Viewers::new(self.config.max_clients),
+            max_input_rate: self.config.max_input_rate,
         };
-        let router = http::router(state);
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            let _ = stop_tx.send(true);
-        })
-        .await
+        let guard = http::Guard::new(&self.config, local, tls, http::CSP_SCRIPT_HASHES);
+        (http::router(state, Arc::new(guard)), stop_tx)
     }
+}
+
+/// Waits for `shutdown`, then tells the long-lived streams to end.
+async fn stop_on(shutdown: impl Future<Output = ()>, stop_tx: watch::Sender<bool>) {
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
 }
 
 /// Runs the server on `listener` until `shutdown` resolves.
@@ -105,6 +145,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = App::new(&config)?;
-    app.serve(listener, shutdown).await?;
+    match &config.tls {
+        Some(source) => {
+            let tls = tls::load(source, config.bind, &config.allow_hosts)?;
+            app.serve_tls(listener, tls, shutdown).await?;
+        }
+        None => app.serve(listener, shutdown).await?,
+    }
     Ok(())
 }

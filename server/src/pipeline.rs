@@ -48,6 +48,23 @@ pub struct Stats {
 struct State {
     viewers: usize,
     shutdown: bool,
+    /// Input was just applied: capture soon instead of waiting out the tick.
+    kicked: bool,
+}
+
+/// Shortest gap between two captures when input asks for an early one.
+const MIN_KICK_GAP: Duration = Duration::from_millis(8);
+
+/// Lets the input thread ask for an early capture, so a click shows up sooner.
+#[derive(Clone)]
+pub struct Kicker(Arc<Shared>);
+
+impl Kicker {
+    /// Requests a capture as soon as the frame-rate cap allows a little slack.
+    pub fn kick(&self) {
+        self.0.lock().kicked = true;
+        self.0.wake.notify_all();
+    }
 }
 
 struct Shared {
@@ -88,6 +105,7 @@ impl Pipeline {
             state: Mutex::new(State {
                 viewers: 0,
                 shutdown: false,
+                kicked: false,
             }),
             wake: Condvar::new(),
             stats: Arc::new(Stats::default()),
@@ -117,6 +135,11 @@ impl Pipeline {
             shared: self.shared.clone(),
             frames,
         }
+    }
+
+    /// A handle the input thread uses to ask for an early capture.
+    pub fn kicker(&self) -> Kicker {
+        Kicker(self.shared.clone())
     }
 
     /// The counters.
@@ -273,17 +296,22 @@ fn capture_loop(
                 }
             },
         }
-        // Sleep out the rest of the tick, waking early on shutdown.
+        // Sleep out the rest of the tick, waking early on shutdown, or on input once the
+        // last capture is at least MIN_KICK_GAP old (a click shows up without waiting
+        // for the next tick; a stream of input still cannot exceed 1 / MIN_KICK_GAP).
         let deadline = started + period;
+        let early = started + MIN_KICK_GAP.min(period);
         let mut st = shared.lock();
         while !st.shutdown {
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || (st.kicked && now >= early) {
+                st.kicked = false;
                 break;
             }
+            let until = if st.kicked { early } else { deadline };
             st = shared
                 .wake
-                .wait_timeout(st, deadline - now)
+                .wait_timeout(st, until.saturating_duration_since(now))
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }

@@ -22,15 +22,25 @@ const BOUNDARY: &str = "frame";
 const PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>deskcast (view only)</title></head>
-<body style="margin:0;background:#000;height:100vh">
-<img src="/video_feed" alt="live screen" style="display:block;width:100%;height:100%;object-fit:contain">
+<title>deskcast (view only)</title>
+<link rel="stylesheet" href="/mjpeg.css"></head>
+<body>
+<img src="/video_feed" alt="live screen">
 </body></html>
 "#;
+
+/// The page's style, served as a file so the CSP needs no inline styles.
+const STYLE: &str = "body{margin:0;background:#000;height:100vh}\n\
+img{display:block;width:100%;height:100%;object-fit:contain}\n";
 
 /// `GET /mjpeg`: a page that needs no script at all.
 pub async fn page() -> Html<&'static str> {
     Html(PAGE)
+}
+
+/// `GET /mjpeg.css`: the style of [`page`].
+pub async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
 }
 
 fn part(jpeg: &Bytes, first: bool) -> Bytes {
@@ -50,8 +60,11 @@ fn part(jpeg: &Bytes, first: bool) -> Bytes {
     b.freeze()
 }
 
-/// `GET /video_feed`: one JPEG per part, newest frame only.
+/// `GET /video_feed`: one JPEG per part, newest frame only. Takes a viewer seat.
 pub async fn video_feed(State(app): State<AppState>) -> Response {
+    let Some(seat) = app.viewers.try_take() else {
+        return super::too_many_viewers();
+    };
     let viewer = app.pipeline.subscribe();
     let frames = futures_util::stream::unfold((viewer, true), |(mut viewer, first)| async move {
         let frame = viewer.next().await?;
@@ -59,6 +72,11 @@ pub async fn video_feed(State(app): State<AppState>) -> Response {
             Ok::<_, Infallible>(part(&frame.jpeg, first)),
             (viewer, false),
         ))
+    });
+    // The seat goes with the stream: it is freed when the body is dropped.
+    let frames = frames.map(move |part| {
+        let _ = &seat;
+        part
     });
     let stop = app.clone();
     let frames = frames.take_until(async move { stop.stopped().await });

@@ -1,6 +1,9 @@
 //! HTTP routes: the client page, `/ws`, the MJPEG stream and page, snapshots, health.
+//! Every request first passes [`guard`] (Host, Origin, token, headers).
 
 mod assets;
+pub mod conn;
+pub mod guard;
 mod mjpeg;
 mod ws;
 
@@ -12,7 +15,11 @@ use tokio::sync::watch;
 
 use crate::control::Seat;
 use crate::input::Input;
+use crate::limits::Viewers;
 use crate::pipeline::Pipeline;
+
+pub use assets::CSP_SCRIPT_HASHES;
+pub use guard::Guard;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -25,6 +32,10 @@ pub struct AppState {
     pub seat: Arc<Seat>,
     /// Flips to true when the server shuts down; long-lived streams end on it.
     pub stopping: watch::Receiver<bool>,
+    /// Seats for viewers (`--max-clients`).
+    pub viewers: Viewers,
+    /// Most input events per second per client (`--max-input-rate`).
+    pub max_input_rate: u32,
 }
 
 impl AppState {
@@ -35,15 +46,27 @@ impl AppState {
     }
 }
 
-/// Builds the router.
-pub fn router(state: AppState) -> Router {
+/// 503 for one viewer too many.
+fn too_many_viewers() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "too many viewers; try again when someone leaves (see --max-clients)\n",
+    )
+        .into_response()
+}
+
+/// Builds the router; `guard` checks every request.
+pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route(deskcast_shared::WS_PATH, get(ws::upgrade))
         .route("/video_feed", get(mjpeg::video_feed))
         .route("/mjpeg", get(mjpeg::page))
+        .route("/mjpeg.css", get(mjpeg::style))
         .route("/snapshot.jpg", get(mjpeg::snapshot))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(assets::file)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }

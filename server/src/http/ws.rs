@@ -2,15 +2,21 @@
 //!
 //! Per socket a send task (frames and control messages) and a receive task (client
 //! messages) run side by side; when one ends, the other is aborted.
+//!
+//! The upgrade happens only after [`super::guard`] let the request in with a token, so
+//! no unauthenticated socket ever exists. Each session takes a viewer seat; a message
+//! over [`MAX_MESSAGE_BYTES`] closes it with 1009; input beyond `--max-input-rate` is
+//! dropped with one `rate_limited` error per burst.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
+use axum::Extension;
 use deskcast_shared::{
     ClientMessage, ErrorCode, Role, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
@@ -18,24 +24,49 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::guard::Access;
 use super::AppState;
 use crate::input::{key_for_code, SendError};
+use crate::limits::{InputBudget, Verdict, ViewerSlot};
 
 /// WebSocket close code for "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
 
-/// Upgrades the connection and runs the session.
+/// Largest message tungstenite reads whole. Anything over [`MAX_MESSAGE_BYTES`] closes
+/// the socket with 1009: read whole up to here, so the client gets the close frame
+/// cleanly; cut off by tungstenite beyond, and closed with 1009 all the same.
+const READ_LIMIT: usize = MAX_MESSAGE_BYTES * 512;
+
+/// Upgrades the connection and runs the session, with the role the token gave.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(Access(role)): Extension<Access>,
 ) -> Response {
-    // Let oversized messages through the framing layer so we can close with 1009 ourselves;
-    // anything far beyond that is cut off by tungstenite.
-    ws.max_message_size(MAX_MESSAGE_BYTES * 512)
+    let Some(seat) = app.viewers.try_take() else {
+        tracing::warn!(%peer, "refused: too many viewers");
+        return super::too_many_viewers();
+    };
+    let may_control = role == Role::Control;
+    ws.max_message_size(READ_LIMIT)
+        .max_frame_size(READ_LIMIT)
         .on_upgrade(move |socket| {
-            session(socket, app, true).instrument(tracing::info_span!("ws", %peer))
+            session(socket, app, may_control, seat).instrument(tracing::info_span!("ws", %peer))
         })
+}
+
+fn too_big() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CLOSE_TOO_BIG,
+        reason: "message too large".into(),
+    }))
+}
+
+/// Whether a read error is tungstenite refusing a message over [`READ_LIMIT`].
+fn is_too_big(err: &axum::Error) -> bool {
+    let text = err.to_string();
+    text.contains("Message too long") || text.contains("Space limit exceeded")
 }
 
 fn text(msg: &ServerMessage) -> Message {
@@ -55,7 +86,7 @@ fn tell(tx: &mpsc::Sender<Message>, msg: Message) {
     let _ = tx.try_send(msg);
 }
 
-async fn session(socket: WebSocket, app: AppState, may_control: bool) {
+async fn session(socket: WebSocket, app: AppState, may_control: bool, _seat: ViewerSlot) {
     let id = app.seat.new_id();
     let controlling = Arc::new(AtomicBool::new(may_control && app.seat.try_claim(id)));
     let role = |c: bool| if c { Role::Control } else { Role::View };
@@ -112,19 +143,50 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool) {
     });
 
     let (recv_app, recv_controlling) = (app.clone(), controlling.clone());
+    let mut budget = InputBudget::new(app.max_input_rate, Instant::now());
     let mut recv_task = tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
+        while let Some(msg) = stream.next().await {
+            let msg = match msg {
+                Ok(msg) => msg,
+                Err(e) if is_too_big(&e) => {
+                    tracing::warn!(cause = %e, "message too large; closing");
+                    let _ = control_tx.send(too_big()).await;
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(cause = %e, "socket read failed");
+                    break;
+                }
+            };
             match msg {
                 Message::Text(t) if t.len() > MAX_MESSAGE_BYTES => {
                     tracing::warn!(bytes = t.len(), "message too large; closing");
-                    let _ = control_tx
-                        .send(Message::Close(Some(CloseFrame {
-                            code: CLOSE_TOO_BIG,
-                            reason: "message too large".into(),
-                        })))
-                        .await;
+                    let _ = control_tx.send(too_big()).await;
                     break;
                 }
+                Message::Binary(b) if b.len() > MAX_MESSAGE_BYTES => {
+                    tracing::warn!(bytes = b.len(), "message too large; closing");
+                    let _ = control_tx.send(too_big()).await;
+                    break;
+                }
+                Message::Text(_) | Message::Binary(_) => match budget.take(Instant::now()) {
+                    Verdict::Accept => {}
+                    Verdict::DropAndTell => {
+                        tracing::debug!("input over the rate; dropping this burst");
+                        tell(
+                            &control_tx,
+                            error(
+                                ErrorCode::RateLimited,
+                                "input dropped; more events per second than --max-input-rate allows",
+                            ),
+                        );
+                        continue;
+                    }
+                    Verdict::Drop => continue,
+                },
+                _ => {}
+            }
+            match msg {
                 Message::Text(t) => {
                     if let Some(reply) = handle_text(
                         &recv_app,

@@ -2,6 +2,8 @@
 //! a WebSocket client, and a tiny raw HTTP client. Everything stops on drop.
 #![allow(dead_code, missing_docs)]
 
+pub mod auth;
+pub mod browser;
 pub mod xclient;
 
 use std::net::SocketAddr;

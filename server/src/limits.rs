@@ -1,0 +1,126 @@
+//! Resource limits: how many viewers at once, and how fast one client may send input.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Seats for viewers (WebSocket sessions and MJPEG streams). A seat is held as long as
+/// its [`ViewerSlot`] lives.
+#[derive(Clone)]
+pub struct Viewers {
+    seats: Arc<Semaphore>,
+}
+
+/// One taken viewer seat; dropping it frees the seat.
+pub struct ViewerSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Viewers {
+    /// Room for `max` viewers.
+    pub fn new(max: usize) -> Self {
+        Viewers {
+            seats: Arc::new(Semaphore::new(max)),
+        }
+    }
+
+    /// Takes a seat, or `None` if all are taken.
+    pub fn try_take(&self) -> Option<ViewerSlot> {
+        self.seats
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|p| ViewerSlot { _permit: p })
+    }
+}
+
+/// What [`InputBudget::take`] decided about one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Within the rate: pass it on.
+    Accept,
+    /// Over the rate, first of this burst: drop it and tell the client once.
+    DropAndTell,
+    /// Over the rate again in the same burst: drop it silently.
+    Drop,
+}
+
+/// A token bucket: `rate` events per second, bursts of up to one second's worth.
+#[derive(Debug)]
+pub struct InputBudget {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+    told: bool,
+}
+
+impl InputBudget {
+    /// A full bucket for `rate` events per second.
+    pub fn new(rate: u32, now: Instant) -> Self {
+        let rate = f64::from(rate.max(1));
+        InputBudget {
+            rate,
+            tokens: rate,
+            last: now,
+            told: false,
+        }
+    }
+
+    /// Spends one event, if the bucket allows it.
+    pub fn take(&mut self, now: Instant) -> Verdict {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.told = false;
+            Verdict::Accept
+        } else if self.told {
+            Verdict::Drop
+        } else {
+            self.told = true;
+            Verdict::DropAndTell
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_burst_over_the_rate_is_dropped_and_told_once() {
+        let t0 = Instant::now();
+        let mut b = InputBudget::new(10, t0);
+        let verdicts: Vec<_> = (0..25).map(|_| b.take(t0)).collect();
+        assert_eq!(
+            verdicts.iter().filter(|v| **v == Verdict::Accept).count(),
+            10
+        );
+        assert_eq!(
+            verdicts
+                .iter()
+                .filter(|v| **v == Verdict::DropAndTell)
+                .count(),
+            1
+        );
+        // A tenth of a second later one more event fits, and a new burst is told again.
+        assert_eq!(b.take(t0 + Duration::from_millis(100)), Verdict::Accept);
+        assert_eq!(
+            b.take(t0 + Duration::from_millis(100)),
+            Verdict::DropAndTell
+        );
+    }
+
+    #[test]
+    fn viewer_seats_run_out_and_come_back() {
+        let v = Viewers::new(2);
+        let a = v.try_take().expect("first");
+        let _b = v.try_take().expect("second");
+        assert!(v.try_take().is_none());
+        drop(a);
+        assert!(v.try_take().is_some());
+    }
+}

@@ -1,0 +1,242 @@
+//! The WASM client in a real browser (headless Chromium over WebDriver) against the
+//! in-process server streaming the test pattern: what the canvas shows, and what the
+//! mouse on it sends.
+//!
+//! The window is square, so the 16:9 image is letterboxed with bars above and below;
+//! the tests work out where the image must be from the canvas size alone.
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::{down, mouse, move_to, pause, up, Browser, Layout, Letterbox};
+use common::*;
+use deskcast_server::capture::PATTERN_BARS;
+use deskcast_server::Config;
+use deskcast_shared::{Button, ClientMessage, DragPhase};
+
+/// Streamed image size (16:9).
+const IMAGE: (u32, u32) = (640, 360);
+/// Browser window size: square, so the image gets bars above and below.
+const WINDOW: (u32, u32) = (900, 900);
+/// How far a JPEG-coded, scaled colour may be from the drawn one, per channel.
+const JPEG_TOLERANCE: u8 = 48;
+/// How far a sent fraction may be from the aimed-at one (a pixel is ~0.0016 here).
+const FRACTION_TOLERANCE: f64 = 0.01;
+
+/// One browser at a time in this binary: the double-click test depends on timing.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn tools_present() -> bool {
+    // Both checked (no short-circuit), so a skip names every missing tool.
+    have("chromium") & have("chromedriver")
+}
+
+/// A server streaming the pattern and accepting (recording) input, a browser showing
+/// its page, and where the image is on the canvas.
+async fn open_page() -> (TestServer, Browser, Layout, Letterbox) {
+    let mut config = Config::pattern(IMAGE.0, IMAGE.1);
+    config.test_accept_input = true;
+    let server = TestServer::start(config).await;
+    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
+    browser.goto(&server.url("/")).await;
+    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
+    let image = layout.letterbox(IMAGE.0, IMAGE.1);
+    assert!(
+        image.y >= 50.0 && image.x.abs() < 1.0,
+        "a square window must letterbox a 16:9 image top and bottom: {layout:?} {image:?}"
+    );
+    (server, browser, layout, image)
+}
+
+fn near_colour(got: [u8; 3], want: [u8; 3], tolerance: u8) -> bool {
+    got.iter()
+        .zip(want)
+        .all(|(g, w)| g.abs_diff(w) <= tolerance)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canvas_shows_the_stream_letterboxed() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let (server, browser, layout, image) = open_page().await;
+
+    // The eight bars, at the middle of each, a third of the way down the image.
+    let centres: Vec<_> = (0..8)
+        .map(|i| image.at((2 * i + 1) as f64 / 16.0, 1.0 / 3.0))
+        .collect();
+    let got = browser.pixels(&centres).await;
+    for (i, (got, want)) in got.iter().zip(PATTERN_BARS).enumerate() {
+        assert!(
+            near_colour(*got, want, JPEG_TOLERANCE),
+            "bar {i} at canvas {:?}: got {got:?}, want {want:?}",
+            centres[i]
+        );
+    }
+    // The bottom third is the dark grey ground (away from the moving box's band).
+    let ground = browser.pixels(&[image.at(0.5, 0.7)]).await[0];
+    assert!(
+        near_colour(ground, [40, 40, 40], 24),
+        "ground {ground:?}, want dark grey"
+    );
+
+    // The bars above and below the image are the page's black.
+    let mut bars = Vec::new();
+    for fx in [0.05, 0.3, 0.5, 0.7, 0.95] {
+        let x = image.x + fx * image.width;
+        bars.push((x, image.y / 2.0));
+        bars.push((x, image.y + image.height + image.y / 2.0));
+        bars.push((x, 1.0)); // the canvas's very top and bottom rows
+        bars.push((x, layout.height - 2.0));
+    }
+    for (at, px) in bars.iter().zip(browser.pixels(&bars).await) {
+        assert!(
+            near_colour(px, [0, 0, 0], 8),
+            "letterbox bar at canvas {at:?} is {px:?}, want black"
+        );
+    }
+    browser.close().await;
+    server.shutdown().await;
+}
+
+/// The next input the server accepted, skipping hover moves (a mouse crossing the
+/// image sends them; they are not what these tests are about).
+async fn next_gesture(server: &mut TestServer) -> ClientMessage {
+    loop {
+        match server.next_input().await {
+            ClientMessage::Move { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+fn assert_at(what: &str, got: (f64, f64), want: (f64, f64)) {
+    assert!(
+        (got.0 - want.0).abs() <= FRACTION_TOLERANCE
+            && (got.1 - want.1).abs() <= FRACTION_TOLERANCE,
+        "{what} at {got:?}, want {want:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_double_clicks_drags_and_right_clicks_reach_the_server() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let (mut server, browser, layout, image) = open_page().await;
+    // The viewport point over image fraction (fx, fy), and the fraction that point
+    // really is (the driver moves in whole CSS pixels).
+    let point = |fx: f64, fy: f64| {
+        let (x, y) = layout.css(image.at(fx, fy));
+        let css = (x.round(), y.round());
+        (css, image.fraction(layout.canvas(css)))
+    };
+
+    // A click on the black bar above the image sends nothing: the first gesture the
+    // server sees is the click on the image that follows it.
+    let bar = layout.css((image.x + image.width / 2.0, image.y / 2.0));
+    browser.click(bar, 0).await;
+    let (at, want) = point(0.25, 0.5);
+    browser.click(at, 0).await;
+    match next_gesture(&mut server).await {
+        ClientMessage::Click { x, y, button, .. } => {
+            assert_eq!(button, Button::Left);
+            assert_at("click", (x, y), want);
+            assert_at("click", (x, y), (0.25, 0.5));
+        }
+        other => panic!("want the click at (0.25, 0.5) (and nothing for the bar), got {other:?}"),
+    }
+
+    // A double click: one double_click, no click before or after it.
+    let (at, want) = point(0.6, 0.4);
+    browser
+        .perform(mouse(vec![
+            move_to(at.0, at.1, 0),
+            down(0),
+            up(0),
+            down(0),
+            up(0),
+        ]))
+        .await;
+    match next_gesture(&mut server).await {
+        ClientMessage::DoubleClick { x, y, button, .. } => {
+            assert_eq!(button, Button::Left);
+            assert_at("double click", (x, y), want);
+        }
+        other => panic!("want one double_click, got {other:?}"),
+    }
+
+    // A drag: start where pressed, moves on the way, end where released.
+    let (from, want_from) = point(0.2, 0.3);
+    let (to, want_to) = point(0.6, 0.7);
+    let mut steps = vec![move_to(from.0, from.1, 0), down(0)];
+    for i in 1..=5 {
+        let t = f64::from(i) / 5.0;
+        let (x, y) = (from.0 + t * (to.0 - from.0), from.1 + t * (to.1 - from.1));
+        // Each step spans a few animation frames: the page sends one move per frame.
+        steps.push(move_to(x, y, 60));
+        steps.push(pause(40));
+    }
+    steps.push(up(0));
+    browser.perform(mouse(steps)).await;
+    match next_gesture(&mut server).await {
+        ClientMessage::Drag {
+            phase: DragPhase::Start,
+            x,
+            y,
+            button,
+            ..
+        } => {
+            assert_eq!(button, Button::Left);
+            assert_at("drag start", (x, y), want_from);
+        }
+        other => panic!("want the drag's start (no click after the double click), got {other:?}"),
+    }
+    let mut moves = 0;
+    loop {
+        match next_gesture(&mut server).await {
+            ClientMessage::Drag {
+                phase: DragPhase::Move,
+                x,
+                y,
+                ..
+            } => {
+                assert!(
+                    (want_from.0 - 0.01..=want_to.0 + 0.01).contains(&x)
+                        && (want_from.1 - 0.01..=want_to.1 + 0.01).contains(&y),
+                    "drag move at ({x}, {y}) is off the path"
+                );
+                moves += 1;
+            }
+            ClientMessage::Drag {
+                phase: DragPhase::End,
+                x,
+                y,
+                ..
+            } => {
+                assert_at("drag end", (x, y), want_to);
+                break;
+            }
+            other => panic!("want drag moves then its end, got {other:?}"),
+        }
+    }
+    assert!(moves >= 1, "a drag over several frames sends moves");
+
+    // A right click goes out at once, with its button.
+    let (at, want) = point(0.5, 0.5);
+    browser.click(at, 2).await;
+    match next_gesture(&mut server).await {
+        ClientMessage::Click { x, y, button, .. } => {
+            assert_eq!(button, Button::Right);
+            assert_at("right click", (x, y), want);
+        }
+        other => panic!("want a right click, got {other:?}"),
+    }
+
+    browser.release().await;
+    browser.close().await;
+    server.shutdown().await;
+}
