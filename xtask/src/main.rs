@@ -29,7 +29,6 @@ const PACKAGES: &[&str] = &[
     "libegl-dev",
     "libgbm-dev",
     "libv4l-dev",
-    "binaryen",
     "xvfb",
     "xdotool",
     "x11-utils",
@@ -40,11 +39,21 @@ const PACKAGES: &[&str] = &[
 
 const TRUNK_VERSION: &str = "0.21.14";
 
+/// binaryen (wasm-opt) from the npm registry, installed into `target/tools`. Debian 12's
+/// binaryen 108 writes every exported table as table 0, which breaks wasm-bindgen's
+/// externref table (the page dies in `WebAssembly.Table.set`). Trunk.toml pins its major.
+const BINARYEN_VERSION: &str = "132.0.0";
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
+}
+
+/// Where `cargo xtask` installs the binaryen it builds the client with.
+fn tools_bin() -> PathBuf {
+    root().join("target/tools/node_modules/.bin")
 }
 
 fn cargo() -> String {
@@ -155,8 +164,26 @@ fn setup_tools() -> Result<()> {
     if !version_of("wasm-bindgen").is_some_and(|v| v.contains(&wb)) {
         run(Command::new(cargo()).args(["install", "wasm-bindgen-cli", "--version", &wb]))?;
     }
-    if version_of("wasm-opt").is_none() {
-        bail!("wasm-opt is missing; install binaryen (apt-get install binaryen)");
+    let wasm_opt = tools_bin().join("wasm-opt");
+    let major = BINARYEN_VERSION
+        .split('.')
+        .next()
+        .unwrap_or(BINARYEN_VERSION);
+    let have = version_of(&wasm_opt.to_string_lossy());
+    if !have.is_some_and(|v| v.contains(&format!("version {major} "))) {
+        if version_of("npm").is_none() {
+            bail!("npm is missing; install Node.js and npm (apt-get install nodejs npm)");
+        }
+        run(Command::new("npm")
+            .args([
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
+            .arg(root().join("target/tools"))
+            .arg(format!("binaryen@{BINARYEN_VERSION}")))?;
     }
     Ok(())
 }
@@ -167,8 +194,14 @@ fn setup() -> Result<()> {
 }
 
 fn build_client() -> Result<()> {
+    // Trunk takes wasm-opt from PATH: ours first.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path =
+        std::env::join_paths(std::iter::once(tools_bin()).chain(std::env::split_paths(&path)))
+            .context("build PATH")?;
     run(Command::new("trunk")
         .args(["build", "--release", "--offline"])
+        .env("PATH", path)
         .current_dir(root()))
 }
 

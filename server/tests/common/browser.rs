@@ -88,8 +88,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A fresh, empty directory for one browser profile.
-fn fresh_profile() -> PathBuf {
+/// A fresh, empty directory for one browser: its profile and its temporary files.
+fn fresh_dir() -> PathBuf {
     static COUNT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "deskcast-chromium-{}-{}",
@@ -97,17 +97,19 @@ fn fresh_profile() -> PathBuf {
         COUNT.fetch_add(1, Ordering::SeqCst)
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a browser profile directory");
+    std::fs::create_dir_all(dir.join("tmp")).expect("create a browser directory");
     dir
 }
 
-/// Starts chromedriver on a free port and waits until its `/status` says ready.
-fn start_driver() -> (Child, u16) {
+/// Starts chromedriver on a free port and waits until its `/status` says ready. It and
+/// the browser it starts keep their temporary files in `tmp`.
+fn start_driver(tmp: PathBuf) -> (Child, u16) {
     let exe = on_path("chromedriver").expect("chromedriver on PATH");
     for _ in 0..5 {
         let port = free_port();
         let mut child = Command::new(&exe)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", &tmp)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -136,15 +138,19 @@ pub struct Browser {
     port: u16,
     session: String,
     driver: Child,
-    profile: PathBuf,
+    /// The browser's process, from the session's capabilities.
+    browser_pid: Option<u32>,
+    /// Profile and temporary files, removed on drop.
+    dir: PathBuf,
 }
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a `width × height` window.
     pub async fn start(width: u32, height: u32) -> Browser {
         let chromium = on_path("chromium").expect("chromium on PATH");
-        let profile = fresh_profile();
-        let (driver, port) = tokio::task::spawn_blocking(start_driver)
+        let dir = fresh_dir();
+        let tmp = dir.join("tmp");
+        let (driver, port) = tokio::task::spawn_blocking(move || start_driver(tmp))
             .await
             .expect("driver start");
         let args = [
@@ -156,7 +162,7 @@ impl Browser {
             "--disable-background-networking".into(),
             "--disable-component-update".into(),
             "--disable-sync".into(),
-            format!("--user-data-dir={}", profile.display()),
+            format!("--user-data-dir={}", dir.join("profile").display()),
             format!("--window-size={width},{height}"),
         ];
         let caps = json!({
@@ -175,13 +181,17 @@ impl Browser {
             port,
             session: String::new(),
             driver,
-            profile,
+            browser_pid: None,
+            dir,
         };
         let value = browser.command("POST", "/session", Some(caps)).await;
         browser.session = value["sessionId"]
             .as_str()
             .expect("a session id")
             .to_string();
+        browser.browser_pid = value["capabilities"]["goog:processID"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok());
         browser.set_window_size(width, height).await;
         browser
     }
@@ -291,7 +301,28 @@ impl Drop for Browser {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
+        // The browser may still be writing its profile while it exits: wait for it.
+        let start = Instant::now();
+        while let Some(pid) = self.browser_pid {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .starts_with('Z')
+            });
+            if !alive || start.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
