@@ -317,3 +317,95 @@ fn capture_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::PatternSource;
+    use crate::error::CaptureError;
+
+    /// Fails every other capture, like xcap while the screen changes mode.
+    struct Flaky(PatternSource, u32);
+
+    impl FrameSource for Flaky {
+        fn geometry(&self) -> Geometry {
+            self.0.geometry()
+        }
+        fn is_desktop(&self) -> bool {
+            false
+        }
+        fn capture(&mut self) -> Result<RawFrame, CaptureError> {
+            self.1 += 1;
+            if self.1.is_multiple_of(2) {
+                Err(CaptureError("screen changed mid-capture".into()))
+            } else {
+                self.0.capture()
+            }
+        }
+    }
+
+    /// Always returns the same image: nothing to send after the first frame.
+    struct Still(RawFrame);
+
+    impl FrameSource for Still {
+        fn geometry(&self) -> Geometry {
+            Geometry {
+                x: 0,
+                y: 0,
+                width: self.0.width,
+                height: self.0.height,
+            }
+        }
+        fn is_desktop(&self) -> bool {
+            false
+        }
+        fn capture(&mut self) -> Result<RawFrame, CaptureError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn capture_errors_skip_frames_and_the_stream_goes_on() {
+        let source = Flaky(PatternSource::new(64, 48), 0);
+        let pipeline = Pipeline::start(Box::new(source), 100, 80).expect("start");
+        let mut viewer = pipeline.subscribe();
+        let mut last = 0;
+        for _ in 0..6 {
+            let frame = tokio::time::timeout(Duration::from_secs(5), viewer.next())
+                .await
+                .expect("frames keep coming")
+                .expect("pipeline alive");
+            assert!(frame.header.seq > last);
+            last = frame.header.seq;
+        }
+        assert!(
+            pipeline.stats().errors.load(Ordering::SeqCst) >= 5,
+            "errors were counted"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_screen_is_not_encoded_or_sent_again() {
+        let pattern = PatternSource::new(64, 48).capture().expect("capture");
+        let pipeline = Pipeline::start(Box::new(Still(pattern)), 100, 80).expect("start");
+        let stats = pipeline.stats();
+        let mut viewer = pipeline.subscribe();
+        let first = viewer.next().await.expect("first frame");
+        assert_eq!(first.header.seq, 1);
+        let again = tokio::time::timeout(Duration::from_millis(300), viewer.next()).await;
+        assert!(again.is_err(), "no second frame for a still screen");
+        assert!(
+            stats.captures.load(Ordering::SeqCst) >= 10,
+            "it kept looking"
+        );
+        assert_eq!(
+            stats.published.load(Ordering::SeqCst),
+            1,
+            "but encoded once"
+        );
+        // A viewer who joins now still gets the current frame at once.
+        let mut late = pipeline.subscribe();
+        let frame = tokio::time::timeout(Duration::from_secs(1), late.next()).await;
+        assert_eq!(frame.expect("immediate").expect("frame").header.seq, 1);
+    }
+}
