@@ -85,7 +85,7 @@ fn animate(display: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()
         while !stop.load(Ordering::SeqCst) {
             let frame = pattern.capture().expect("pattern");
             // RGBA -> BGRX, sent in strips that fit one request.
-            let mut bgrx = frame.rgba;
+            let mut bgrx = frame.pixels;
             for px in bgrx.chunks_exact_mut(4) {
                 px.swap(0, 2);
             }
@@ -161,9 +161,14 @@ async fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let painter = animate(x.display.clone(), stop.clone());
     std::thread::sleep(Duration::from_millis(300));
+    std::env::set_var("DESKCAST_CAPTURE", "xcap");
+    let mut screen = capture::open(SourceSpec::Screen { monitor: 0 }).expect("screen source");
+    let (ms, _) = time_captures(screen.as_mut(), 30);
+    stats("capture screen (xcap on Xvfb)", ms);
+    std::env::remove_var("DESKCAST_CAPTURE");
     let mut screen = capture::open(SourceSpec::Screen { monitor: 0 }).expect("screen source");
     let (ms, frames) = time_captures(screen.as_mut(), 30);
-    stats("capture screen (xcap on Xvfb)", ms);
+    stats("capture screen (x11 GetImage on Xvfb)", ms);
     time_encode("screen", &frames);
     let mut config = Config::pattern(1, 1);
     config.source = SourceSpec::Screen { monitor: 0 };

@@ -2,7 +2,7 @@
 
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
-use crate::capture::RawFrame;
+use crate::capture::{PixelLayout, RawFrame};
 use crate::error::StartError;
 
 /// Encodes RGBA frames to JPEG at a fixed quality.
@@ -25,11 +25,14 @@ impl Encoder {
     /// Encodes one frame to a complete JPEG (SOI … EOI).
     pub fn encode(&mut self, frame: &RawFrame) -> Result<Vec<u8>, turbojpeg::Error> {
         let image = Image {
-            pixels: frame.rgba.as_slice(),
+            pixels: frame.pixels.as_slice(),
             width: frame.width as usize,
             pitch: frame.width as usize * 4,
             height: frame.height as usize,
-            format: PixelFormat::RGBA,
+            format: match frame.layout {
+                PixelLayout::Rgba => PixelFormat::RGBA,
+                PixelLayout::Bgrx => PixelFormat::BGRX,
+            },
         };
         self.compressor.compress_to_vec(image)
     }
@@ -44,7 +47,8 @@ mod tests {
         let frame = RawFrame {
             width: 64,
             height: 48,
-            rgba: [200u8, 30, 30, 255].repeat(64 * 48),
+            layout: PixelLayout::Rgba,
+            pixels: [200u8, 30, 30, 255].repeat(64 * 48),
         };
         let jpeg = Encoder::new(80)
             .expect("encoder")

@@ -8,6 +8,8 @@ mod screen;
 pub use pattern::{PatternSource, PATTERN_BARS};
 pub use screen::ScreenSource;
 
+mod x11;
+
 use crate::config::SourceSpec;
 use crate::error::{CaptureError, StartError};
 
@@ -24,15 +26,26 @@ pub struct Geometry {
     pub height: u32,
 }
 
-/// One captured image: tightly packed RGBA rows.
+/// How the four bytes of a pixel are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelLayout {
+    /// Red, green, blue, alpha.
+    Rgba,
+    /// Blue, green, red, unused: what an X server with a 24-bit TrueColor visual sends.
+    Bgrx,
+}
+
+/// One captured image: tightly packed rows of 4-byte pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawFrame {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
-    /// `width * height * 4` bytes, RGBA.
-    pub rgba: Vec<u8>,
+    /// Byte order of each pixel.
+    pub layout: PixelLayout,
+    /// `width * height * 4` bytes.
+    pub pixels: Vec<u8>,
 }
 
 /// Something that produces frames. Owned by the one pipeline thread.

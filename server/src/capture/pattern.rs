@@ -91,7 +91,8 @@ impl FrameSource for PatternSource {
         Ok(RawFrame {
             width: self.width,
             height: self.height,
-            rgba,
+            layout: super::PixelLayout::Rgba,
+            pixels: rgba,
         })
     }
 }
@@ -109,7 +110,7 @@ mod tests {
         for (i, rgb) in PATTERN_BARS.iter().enumerate() {
             let x = (2 * i + 1) * 320 / 16;
             let idx = (60 * 320 + x) * 4;
-            assert_eq!(&a.rgba[idx..idx + 3], rgb, "bar {i}");
+            assert_eq!(&a.pixels[idx..idx + 3], rgb, "bar {i}");
         }
     }
 }

@@ -1,14 +1,17 @@
-//! The desktop, captured with xcap (X11 and Wayland through one portable API).
+//! The desktop: xcap (X11 and Wayland through one portable API) finds the monitors;
+//! on X11 the faster [`super::x11`] path captures them, xcap otherwise.
 
 use xcap::Monitor;
 
-use super::{FrameSource, Geometry, RawFrame};
+use super::x11::X11Capture;
+use super::{FrameSource, Geometry, PixelLayout, RawFrame};
 use crate::error::{CaptureError, StartError};
 
 /// Captures one monitor of the desktop.
 pub struct ScreenSource {
     monitor: Monitor,
     geometry: Geometry,
+    x11: Option<X11Capture>,
 }
 
 fn display_present() -> Result<(), StartError> {
@@ -58,7 +61,28 @@ impl ScreenSource {
             width: monitor.width().map_err(|e| fail(e.to_string()))?,
             height: monitor.height().map_err(|e| fail(e.to_string()))?,
         };
-        Ok(ScreenSource { monitor, geometry })
+        let x11 = if std::env::var_os("DESKCAST_CAPTURE").is_some_and(|v| v == "xcap") {
+            None
+        } else {
+            X11Capture::open(geometry)
+        };
+        tracing::info!(
+            backend = if x11.is_some() {
+                "x11 GetImage"
+            } else {
+                "xcap"
+            },
+            "capturing monitor {index} ({}x{}+{}+{})",
+            geometry.width,
+            geometry.height,
+            geometry.x,
+            geometry.y
+        );
+        Ok(ScreenSource {
+            monitor,
+            geometry,
+            x11,
+        })
     }
 }
 
@@ -72,6 +96,9 @@ impl FrameSource for ScreenSource {
     }
 
     fn capture(&mut self) -> Result<RawFrame, CaptureError> {
+        if let Some(x11) = self.x11.as_mut() {
+            return x11.capture();
+        }
         let img = self
             .monitor
             .capture_image()
@@ -80,7 +107,8 @@ impl FrameSource for ScreenSource {
         Ok(RawFrame {
             width,
             height,
-            rgba: img.into_raw(),
+            layout: PixelLayout::Rgba,
+            pixels: img.into_raw(),
         })
     }
 }
