@@ -4,7 +4,8 @@
 //! Pure logic, compiled and unit-tested natively as well as for `wasm32`:
 //! - [`geometry`]: letterboxing, device pixels, page position → image fraction.
 //! - [`gesture`]: pointer events with timestamps → click, double click, drag, move.
-//! - [`keys`]: keyboard events → `text` or `key` messages; held keys released on blur.
+//! - [`keys`]: key, IME composition and `input` events → `text` or `key` messages; held
+//!   keys released on blur.
 //! - [`wheel`]: wheel deltas → whole wheel steps.
 //! - [`frames`]: newest-frame-only decode and draw scheduling.
 //! - [`stats`]: fps and bandwidth meters, the overlay's status line.

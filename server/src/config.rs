@@ -12,7 +12,7 @@ use crate::error::StartError;
 /// What to stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceKind {
-    /// The desktop, captured with xcap.
+    /// The desktop (X11 GetImage on X servers, xcap elsewhere).
     Screen,
     /// A synthetic moving test pattern: for tests, demos and machines without a display.
     Pattern,

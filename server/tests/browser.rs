@@ -9,7 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::browser::{down, mouse, move_to, pause, up, Browser, Layout, Letterbox};
+use common::browser::{
+    down, keyboard, mouse, move_to, pause, type_keys, up, Browser, Layout, Letterbox, RETURN,
+};
 use common::*;
 use deskcast_server::capture::PATTERN_BARS;
 use deskcast_server::Config;
@@ -235,6 +237,95 @@ async fn clicks_double_clicks_drags_and_right_clicks_reach_the_server() {
         }
         other => panic!("want a right click, got {other:?}"),
     }
+
+    browser.release().await;
+    browser.close().await;
+    server.shutdown().await;
+}
+
+/// A keyboard message as a short string, without its sequence number.
+fn typed(msg: ClientMessage) -> String {
+    match msg {
+        ClientMessage::Text { text, .. } => format!("text {text}"),
+        ClientMessage::Key { code, down, .. } => {
+            format!("key {code} {}", if down { "down" } else { "up" })
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// What a phone keyboard and an IME send, as the page sees them: events on the
+/// keyboard textarea that no real key of the driver can produce.
+const PHONE_AND_IME: &str = r#"
+const k = document.getElementById('keyboard');
+k.dispatchEvent(new CompositionEvent('compositionstart', { data: '' }));
+k.dispatchEvent(new KeyboardEvent('keydown', { key: 'n', code: 'KeyN', isComposing: true, bubbles: true }));
+k.dispatchEvent(new InputEvent('input', { inputType: 'insertCompositionText', data: 'に', isComposing: true }));
+k.dispatchEvent(new CompositionEvent('compositionend', { data: '日本' }));
+k.dispatchEvent(new KeyboardEvent('keydown', { key: 'Unidentified', bubbles: true }));
+k.dispatchEvent(new InputEvent('input', { inputType: 'insertText', data: 'é' }));
+k.dispatchEvent(new InputEvent('input', { inputType: 'deleteContentBackward' }));
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_on_the_focused_screen_reaches_the_server() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let (mut server, browser, layout, image) = open_page().await;
+
+    // A click on the screen gives it the keyboard.
+    browser.click(layout.css(image.at(0.5, 0.5)), 0).await;
+    match next_gesture(&mut server).await {
+        ClientMessage::Click { .. } => {}
+        other => panic!("want the click that focuses the screen, got {other:?}"),
+    }
+    let focused = browser
+        .execute("return document.activeElement.id", serde_json::json!([]))
+        .await;
+    assert_eq!(
+        focused, "keyboard",
+        "a click on the screen focuses the keyboard input"
+    );
+
+    // Printable keys go out as text, Enter as a key pressed and released.
+    browser
+        .perform(keyboard(type_keys(&format!("ab{RETURN}"))))
+        .await;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(typed(next_gesture(&mut server).await));
+    }
+    assert_eq!(
+        got,
+        ["text a", "text b", "key Enter down", "key Enter up"],
+        "what the server received for a, b, Enter"
+    );
+
+    // A composition sends only its result; a phone's input events are typed.
+    browser.execute(PHONE_AND_IME, serde_json::json!([])).await;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(typed(next_gesture(&mut server).await));
+    }
+    assert_eq!(
+        got,
+        [
+            "text 日本",
+            "text é",
+            "key Backspace down",
+            "key Backspace up"
+        ],
+        "what the server received for a composition and a phone's input"
+    );
+    let left = browser
+        .execute(
+            "return document.getElementById('keyboard').value",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(left, "", "the keyboard input is emptied after each input");
 
     browser.release().await;
     browser.close().await;

@@ -1,14 +1,20 @@
 //! Input listeners: pointer, wheel, keyboard → the pure state machines → messages.
 //!
+//! Keyboard events come from the hidden `#keyboard` textarea, which a press on the
+//! canvas focuses: keys, IME compositions and a phone's `input` events. The textarea is
+//! emptied after each `input` it handled, outside a composition (the IME edits it then).
+//!
 //! Nothing is sent on a view-only connection ([`super::State::send`] drops it).
 
 use deskcast_shared::Button;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{CompositionEvent, KeyboardEvent, PointerEvent, WheelEvent};
+use web_sys::{
+    CompositionEvent, FocusOptions, InputEvent, KeyboardEvent, PointerEvent, WheelEvent,
+};
 
 use super::{App, State};
 use crate::gesture::{Pointer, PointerKind};
-use crate::keys::{composed, KeyEvent};
+use crate::keys::KeyEvent;
 
 /// `MouseEvent.button` → a protocol button; back/forward buttons are not forwarded.
 fn button(code: i16) -> Option<Button> {
@@ -43,6 +49,20 @@ impl App {
             x: number(e, "clientX", e.client_x()) - rect.left(),
             y: number(e, "clientY", e.client_y()) - rect.top(),
         }
+    }
+
+    /// Gives the keyboard to the hidden textarea without scrolling to it, unless the
+    /// connection is view only (a phone would open its keyboard for nothing).
+    ///
+    /// Call it with no borrow of the state held: focus changes fire `focus` and `blur`
+    /// events synchronously.
+    fn focus_keyboard(&self) {
+        if self.s.borrow().status.view_only() {
+            return;
+        }
+        let options = FocusOptions::new();
+        options.set_prevent_scroll(true);
+        let _ = self.keyboard.focus_with_options(&options);
     }
 
     /// Re-arms the one gesture timer for the state machine's next deadline.
@@ -84,9 +104,8 @@ impl App {
         let Some(e) = e.dyn_ref::<PointerEvent>() else {
             return;
         };
-        // Keyboard input goes to the canvas from now on. Before any borrow: focus
-        // changes fire focus and blur events synchronously.
-        let _ = self.canvas.focus();
+        // Keyboard input goes to the remote desktop from now on.
+        self.focus_keyboard();
         let Some(button) = button(e.button()) else {
             return;
         };
@@ -128,6 +147,9 @@ impl App {
         let Some(e) = e.dyn_ref::<PointerEvent>() else {
             return;
         };
+        // Again on release: for touch, `pointerup` is the user activation that lets a
+        // phone open its on-screen keyboard for a focus; `pointerdown` is not.
+        self.focus_keyboard();
         let Some(button) = button(e.button()) else {
             return;
         };
@@ -180,6 +202,7 @@ impl App {
         let ev = KeyEvent {
             key: &key,
             code: &code,
+            key_code: e.key_code(),
             ctrl: e.ctrl_key(),
             alt: e.alt_key(),
             meta: e.meta_key(),
@@ -201,6 +224,7 @@ impl App {
         let ev = KeyEvent {
             key: &key,
             code: &code,
+            key_code: e.key_code(),
             ..KeyEvent::default()
         };
         if let Some(msg) = s.keyboard.up(&ev) {
@@ -209,19 +233,40 @@ impl App {
         }
     }
 
+    pub(super) fn on_composition_start(&self, _: JsValue) {
+        self.s.borrow_mut().keyboard.composition_start();
+    }
+
     pub(super) fn on_composition_end(&self, e: JsValue) {
         let Some(e) = e.dyn_ref::<CompositionEvent>() else {
             return;
         };
         let mut s = self.s.borrow_mut();
-        let msg = composed(&e.data().unwrap_or_default());
+        let msg = s.keyboard.composition_end(&e.data().unwrap_or_default());
         s.send(msg.into_iter().collect());
+        self.keyboard.set_value("");
     }
 
-    /// The canvas lost focus: release every key sent down, so none stays stuck.
+    /// Text, line breaks and deletions that no keydown sent (phone keyboards).
+    pub(super) fn on_input(&self, e: JsValue) {
+        let Some(e) = e.dyn_ref::<InputEvent>() else {
+            return;
+        };
+        let mut s = self.s.borrow_mut();
+        if s.input_allowed() {
+            let data = e.data().unwrap_or_default();
+            let msgs = s.keyboard.input(&e.input_type(), &data, e.is_composing());
+            s.send(msgs);
+        }
+        if !(e.is_composing() || s.keyboard.composing()) {
+            self.keyboard.set_value("");
+        }
+    }
+
+    /// The keyboard textarea lost focus: release every key sent down, so none stays stuck.
     pub(super) fn on_blur(&self, _: JsValue) {
         let mut s = self.s.borrow_mut();
-        let msgs = s.keyboard.release_all();
+        let msgs = s.keyboard.blur();
         s.send(msgs);
     }
 }

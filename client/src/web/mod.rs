@@ -6,7 +6,8 @@
 //! - [`screen`]: canvas sizing, JPEG decode via `createImageBitmap`, drawing on
 //!   `requestAnimationFrame`.
 //! - [`input`]: pointer, wheel and keyboard listeners → the pure gesture, wheel and key
-//!   state machines → messages.
+//!   state machines → messages. Keys, IME compositions and phone keyboards arrive on a
+//!   hidden `<textarea>`, focused by a press on the canvas.
 //! - [`overlay`]: the status line and the "view only" badge.
 //!
 //! Every callback lives as long as the page: each is created once, handed to JS with
@@ -27,7 +28,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
     AddEventListenerOptions, CanvasRenderingContext2d, Document, EventTarget, HtmlCanvasElement,
-    HtmlElement, ImageBitmap, Performance, WebSocket, Window,
+    HtmlElement, HtmlTextAreaElement, ImageBitmap, Performance, WebSocket, Window,
 };
 
 use crate::connect::{Backoff, Sequencer};
@@ -90,7 +91,9 @@ struct Callbacks {
     wheel: Function,
     key_down: Function,
     key_up: Function,
+    composition_start: Function,
     composition_end: Function,
+    input: Function,
     blur: Function,
     context_menu: Function,
 }
@@ -125,6 +128,9 @@ pub(crate) struct App {
     performance: Option<Performance>,
     /// The visible canvas, filling the window.
     canvas: HtmlCanvasElement,
+    /// The hidden, focusable textarea that takes the keyboard: browsers compose IME
+    /// text and phones open their keyboard only for an editable element.
+    keyboard: HtmlTextAreaElement,
     ctx: CanvasRenderingContext2d,
     /// Off-page canvas at the streamed image's size: frames (or regions) are drawn into
     /// it, and it is drawn letterboxed onto the visible canvas, also on resize.
@@ -175,6 +181,7 @@ impl App {
         let window = web_sys::window().ok_or_else(|| err("no window"))?;
         let document = window.document().ok_or_else(|| err("no document"))?;
         let canvas: HtmlCanvasElement = element(&document, "screen")?;
+        let keyboard: HtmlTextAreaElement = element(&document, "keyboard")?;
         let ctx = context_2d(&canvas)?;
         let screen: HtmlCanvasElement = document
             .create_element("canvas")?
@@ -232,7 +239,9 @@ impl App {
                 wheel: callback(weak, App::on_wheel),
                 key_down: callback(weak, App::on_key_down),
                 key_up: callback(weak, App::on_key_up),
+                composition_start: callback(weak, App::on_composition_start),
                 composition_end: callback(weak, App::on_composition_end),
+                input: callback(weak, App::on_input),
                 blur: callback(weak, App::on_blur),
                 context_menu: callback(weak, |_, e| {
                     if let Some(e) = e.dyn_ref::<web_sys::Event>() {
@@ -243,6 +252,7 @@ impl App {
             window,
             performance,
             canvas,
+            keyboard,
             ctx,
             screen,
             screen_ctx,
@@ -254,6 +264,7 @@ impl App {
     /// Installs the page-lifetime listeners and the overlay timer.
     fn install(&self) -> Result<(), JsValue> {
         let canvas: &EventTarget = self.canvas.as_ref();
+        let keyboard: &EventTarget = self.keyboard.as_ref();
         let window: &EventTarget = self.window.as_ref();
         let js = &self.js;
         listen(window, "resize", &js.resize, true)?;
@@ -264,11 +275,13 @@ impl App {
         listen(canvas, "lostpointercapture", &js.pointer_cancel, true)?;
         // These prevent the browser's default (scrolling, shortcuts, menus): not passive.
         listen(canvas, "wheel", &js.wheel, false)?;
-        listen(canvas, "keydown", &js.key_down, false)?;
-        listen(canvas, "keyup", &js.key_up, false)?;
-        listen(canvas, "compositionend", &js.composition_end, true)?;
-        listen(canvas, "blur", &js.blur, true)?;
+        listen(keyboard, "keydown", &js.key_down, false)?;
+        listen(keyboard, "keyup", &js.key_up, false)?;
         listen(canvas, "contextmenu", &js.context_menu, false)?;
+        listen(keyboard, "compositionstart", &js.composition_start, true)?;
+        listen(keyboard, "compositionend", &js.composition_end, true)?;
+        listen(keyboard, "input", &js.input, true)?;
+        listen(keyboard, "blur", &js.blur, true)?;
         self.window
             .set_interval_with_callback_and_timeout_and_arguments_0(&js.overlay_timer, 500)?;
         Ok(())

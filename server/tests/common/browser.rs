@@ -362,6 +362,28 @@ pub fn pause(ms: u64) -> Value {
     json!({ "type": "pause", "duration": ms })
 }
 
+/// One key action chain for the keyboard, ready for [`Browser::perform`].
+pub fn keyboard(steps: Vec<Value>) -> Value {
+    json!([{ "type": "key", "id": "keyboard", "actions": steps }])
+}
+
+/// Presses and releases each key of `keys` in turn: characters, or WebDriver's
+/// special keys such as [`RETURN`].
+pub fn type_keys(keys: &str) -> Vec<Value> {
+    keys.chars()
+        .flat_map(|k| {
+            let k = k.to_string();
+            [
+                json!({ "type": "keyDown", "value": k }),
+                json!({ "type": "keyUp", "value": k }),
+            ]
+        })
+        .collect()
+}
+
+/// WebDriver's Return key: `key` "Enter", `code` "Enter" (its "Enter" is the keypad's).
+pub const RETURN: char = '\u{E006}';
+
 /// The page's canvas as laid out in the browser.
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
