@@ -71,16 +71,7 @@ impl Sequencer {
     /// Sets the next sequence number on `msg`.
     pub fn stamp(&mut self, mut msg: ClientMessage) -> ClientMessage {
         self.last += 1;
-        let n = Some(self.last);
-        match &mut msg {
-            ClientMessage::Click { seq, .. }
-            | ClientMessage::DoubleClick { seq, .. }
-            | ClientMessage::Drag { seq, .. }
-            | ClientMessage::Move { seq, .. }
-            | ClientMessage::Wheel { seq, .. }
-            | ClientMessage::Key { seq, .. }
-            | ClientMessage::Text { seq, .. } => *seq = n,
-        }
+        *msg.seq_mut() = Some(self.last);
         msg
     }
 }

@@ -294,6 +294,19 @@ impl ClientMessage {
         }
     }
 
+    /// The input sequence number, to set it.
+    pub fn seq_mut(&mut self) -> &mut Option<u64> {
+        match self {
+            ClientMessage::Click { seq, .. }
+            | ClientMessage::DoubleClick { seq, .. }
+            | ClientMessage::Drag { seq, .. }
+            | ClientMessage::Move { seq, .. }
+            | ClientMessage::Wheel { seq, .. }
+            | ClientMessage::Key { seq, .. }
+            | ClientMessage::Text { seq, .. } => seq,
+        }
+    }
+
     /// Serializes to the JSON text sent on the socket.
     pub fn to_json(&self) -> String {
         // Serializing these plain enums cannot fail: no maps with non-string keys.
