@@ -52,7 +52,8 @@ struct State {
     kicked: bool,
 }
 
-/// Shortest gap between two captures when input asks for an early one.
+/// Shortest gap between two captures when input asks for an early one (the app needs a
+/// moment to repaint).
 const MIN_KICK_GAP: Duration = Duration::from_millis(8);
 
 /// Lets the input thread ask for an early capture, so a click shows up sooner.
@@ -237,6 +238,7 @@ fn capture_loop(
         last: None,
         held: 0,
     };
+    let mut credit = Credit::new(1.0 / period.as_secs_f64());
     loop {
         {
             let mut st = shared.lock();
@@ -296,24 +298,64 @@ fn capture_loop(
                 }
             },
         }
-        // Sleep out the rest of the tick, waking early on shutdown, or on input once the
-        // last capture is at least MIN_KICK_GAP old (a click shows up without waiting
-        // for the next tick; a stream of input still cannot exceed 1 / MIN_KICK_GAP).
-        let deadline = started + period;
-        let early = started + MIN_KICK_GAP.min(period);
+        // Sleep out the rest of the tick, waking early on shutdown, or on input (a click
+        // shows up without waiting for the next tick). Early captures spend credit that
+        // refills at the frame rate, so input never pushes the rate above --fps for
+        // longer than one frame.
+        credit.spend(started);
         let mut st = shared.lock();
         while !st.shutdown {
             let now = Instant::now();
-            if now >= deadline || (st.kicked && now >= early) {
+            let allowed = credit.ready_at(now);
+            let regular = (started + period).max(allowed);
+            let early = (started + MIN_KICK_GAP.min(period)).max(allowed);
+            if now >= regular || (st.kicked && now >= early) {
                 st.kicked = false;
                 break;
             }
-            let until = if st.kicked { early } else { deadline };
+            let until = if st.kicked { early } else { regular };
             st = shared
                 .wake
                 .wait_timeout(st, until.saturating_duration_since(now))
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+/// Capture credit: refills at the frame rate up to one spare capture; each capture
+/// spends one. A capture may start once the credit is back to zero or more.
+struct Credit {
+    fps: f64,
+    level: f64,
+    at: Instant,
+}
+
+impl Credit {
+    fn new(fps: f64) -> Self {
+        Credit {
+            fps,
+            level: 1.0,
+            at: Instant::now(),
+        }
+    }
+
+    fn level_at(&self, now: Instant) -> f64 {
+        (self.level + now.saturating_duration_since(self.at).as_secs_f64() * self.fps).min(1.0)
+    }
+
+    fn spend(&mut self, now: Instant) {
+        self.level = self.level_at(now) - 1.0;
+        self.at = now;
+    }
+
+    /// When the credit is back to zero.
+    fn ready_at(&self, now: Instant) -> Instant {
+        let level = self.level_at(now);
+        if level >= 0.0 {
+            now
+        } else {
+            now + Duration::from_secs_f64(-level / self.fps)
         }
     }
 }
@@ -362,6 +404,30 @@ mod tests {
         fn capture(&mut self) -> Result<RawFrame, CaptureError> {
             Ok(self.0.clone())
         }
+    }
+
+    #[test]
+    fn credit_allows_one_early_capture_then_holds_the_rate() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut c = Credit {
+            fps: 10.0,
+            level: 1.0,
+            at: t0,
+        };
+        c.spend(ms(0));
+        assert_eq!(
+            c.ready_at(ms(10)),
+            ms(10),
+            "a spare capture is there after idling"
+        );
+        c.spend(ms(10));
+        // Now one capture behind: the next may start only when a whole period has refilled.
+        let ready = c.ready_at(ms(10));
+        assert!(ready >= ms(100) && ready <= ms(101), "{:?}", ready - t0);
+        // Idle again: back to one spare capture, never more.
+        assert_eq!(c.ready_at(ms(5000)), ms(5000));
+        assert!((c.level_at(ms(5000)) - 1.0).abs() < 1e-9);
     }
 
     #[tokio::test]
