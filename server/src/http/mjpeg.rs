@@ -16,6 +16,9 @@ use futures_util::StreamExt;
 
 use super::AppState;
 
+/// How long a still screen goes before the last frame is sent again.
+const KEEPALIVE: Duration = Duration::from_secs(2);
+
 /// The multipart boundary.
 const BOUNDARY: &str = "frame";
 
@@ -66,12 +69,18 @@ pub async fn video_feed(State(app): State<AppState>) -> Response {
         return super::too_many_viewers();
     };
     let viewer = app.pipeline.subscribe();
-    let frames = futures_util::stream::unfold((viewer, true), |(mut viewer, first)| async move {
-        let frame = viewer.next().await?;
-        Some((
-            Ok::<_, Infallible>(part(&frame.jpeg, first)),
-            (viewer, false),
-        ))
+    let state = (viewer, None::<Bytes>, true);
+    let frames = futures_util::stream::unfold(state, |(mut viewer, last, first)| async move {
+        // On a still screen no new frame comes; repeat the last one now and then, so a
+        // client that went away is noticed (the write fails) and frees its seat and the
+        // pipeline, and so proxies do not time the stream out.
+        let jpeg = match (tokio::time::timeout(KEEPALIVE, viewer.next()).await, last) {
+            (Ok(frame), _) => frame?.jpeg.clone(),
+            (Err(_), Some(last)) => last,
+            (Err(_), None) => viewer.next().await?.jpeg.clone(),
+        };
+        let out = part(&jpeg, first);
+        Some((Ok::<_, Infallible>(out), (viewer, Some(jpeg), false)))
     });
     // The seat goes with the stream: it is freed when the body is dropped.
     let frames = frames.map(move |part| {
