@@ -55,6 +55,11 @@ impl Seat {
         });
     }
 
+    /// Whether `id` holds the seat.
+    pub fn holds(&self, id: u64) -> bool {
+        *self.holder.borrow() == Some(id)
+    }
+
     /// Watches who holds the seat.
     pub fn watch(&self) -> watch::Receiver<Option<u64>> {
         self.holder.subscribe()

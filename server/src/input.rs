@@ -241,7 +241,16 @@ impl Desktop {
                 button: b,
                 ..
             } => {
-                self.move_to(*x, *y)?;
+                let moved = self.move_to(*x, *y);
+                if *phase == DragPhase::End {
+                    // Release even if the move failed: a button must never stay held.
+                    let released = match self.drag.take() {
+                        Some(held) => self.press(held, false),
+                        None => Ok(()),
+                    };
+                    return moved.and(released);
+                }
+                moved?;
                 match phase {
                     DragPhase::Start => {
                         if let Some(old) = self.drag.take() {
@@ -250,11 +259,7 @@ impl Desktop {
                         self.drag = Some(*b);
                         self.press(*b, true)
                     }
-                    DragPhase::Move => Ok(()),
-                    DragPhase::End => match self.drag.take() {
-                        Some(held) => self.press(held, false),
-                        None => Ok(()),
-                    },
+                    DragPhase::Move | DragPhase::End => Ok(()),
                 }
             }
             ClientMessage::Move { x, y, .. } => self.move_to(*x, *y),

@@ -379,6 +379,33 @@ async fn input_over_the_rate_is_dropped_with_one_error() {
     }
     let tap = server.tap.as_mut().expect("tap");
     assert!(tap.try_recv().is_err(), "nothing past the rate");
+    // A release is never dropped, even over the rate: a key must not stay held.
+    for seq in 200..240u64 {
+        let msg = format!(r#"{{"type":"move","x":0.5,"y":0.5,"seq":{seq}}}"#);
+        ws.feed(Message::text(msg)).await.expect("queue");
+    }
+    ws.feed(Message::text(
+        r#"{"type":"key","code":"ShiftLeft","down":false,"seq":300}"#,
+    ))
+    .await
+    .expect("queue");
+    ws.feed(Message::text(
+        r#"{"type":"drag","phase":"end","x":0.5,"y":0.5,"seq":301}"#,
+    ))
+    .await
+    .expect("queue");
+    ws.flush().await.expect("send");
+    let mut released = Vec::new();
+    while released.len() < 2 {
+        let m = server.next_input().await;
+        if matches!(m, ClientMessage::Key { .. } | ClientMessage::Drag { .. }) {
+            released.push(m.seq());
+        }
+    }
+    assert_eq!(released, vec![Some(300), Some(301)]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let tap = server.tap.as_mut().expect("tap");
+    while tap.try_recv().is_ok() {}
     // Later, within the rate, input flows again.
     let msg = r#"{"type":"move","x":0.5,"y":0.5,"seq":100}"#;
     ws.send(Message::text(msg)).await.expect("send");

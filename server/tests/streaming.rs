@@ -327,3 +327,23 @@ async fn shutdown_ends_open_streams() {
     // shutdown() asserts the server finishes within 10 s despite the open streams.
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_close_gets_a_clean_close_back() {
+    use futures_util::StreamExt;
+    let server = TestServer::start(Config::pattern(160, 120)).await;
+    let (mut ws, _) = ws_connect(&server).await;
+    next_frame(&mut ws).await;
+    ws.send(Message::Close(None)).await.expect("send close");
+    // Frames may still be in flight; then the server's close frame, then the end.
+    let mut closed = false;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        match msg {
+            Ok(Message::Close(_)) => closed = true,
+            Ok(_) => {}
+            Err(e) => panic!("the socket must close cleanly, not fail: {e}"),
+        }
+    }
+    assert!(closed, "the server answered the close handshake");
+    server.shutdown().await;
+}

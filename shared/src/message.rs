@@ -245,7 +245,9 @@ impl ClientMessage {
                 check_fraction("y", *y)
             }
             ClientMessage::Wheel { dx, dy, .. } => {
-                if dx.abs() > MAX_WHEEL_STEP || dy.abs() > MAX_WHEEL_STEP {
+                if dx.unsigned_abs() > MAX_WHEEL_STEP.unsigned_abs()
+                    || dy.unsigned_abs() > MAX_WHEEL_STEP.unsigned_abs()
+                {
                     Err(InvalidMessage::new(
                         ErrorCode::OutOfRange,
                         format!("wheel step out of range; limit ±{MAX_WHEEL_STEP} per message"),
@@ -462,6 +464,10 @@ mod tests {
             (r#"not json"#, ErrorCode::BadMessage),
             (
                 r#"{"type":"wheel","dx":0,"dy":100000}"#,
+                ErrorCode::OutOfRange,
+            ),
+            (
+                r#"{"type":"wheel","dx":0,"dy":-2147483648}"#,
                 ErrorCode::OutOfRange,
             ),
             (

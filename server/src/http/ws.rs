@@ -18,7 +18,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use axum::Extension;
 use deskcast_shared::{
-    ClientMessage, ErrorCode, Role, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+    ClientMessage, DragPhase, ErrorCode, Role, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -31,6 +31,12 @@ use crate::limits::{InputBudget, Verdict, ViewerSlot};
 
 /// WebSocket close code for "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
+
+/// How often the server pings each client.
+const PING_EVERY: Duration = Duration::from_secs(10);
+
+/// A client silent this long (no pong, no message) is taken for gone.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest message tungstenite reads whole. Anything over [`MAX_MESSAGE_BYTES`] closes
 /// the socket with 1009: read whole up to here, so the client gets the close frame
@@ -86,8 +92,45 @@ fn tell(tx: &mpsc::Sender<Message>, msg: Message) {
     let _ = tx.try_send(msg);
 }
 
-async fn session(socket: WebSocket, app: AppState, may_control: bool, _seat: ViewerSlot) {
+/// Holds the control seat for a session: on drop (however the session ends) it
+/// releases every held button and key, then frees the seat, if this session holds it.
+struct SeatGuard {
+    app: AppState,
+    id: u64,
+}
+
+impl Drop for SeatGuard {
+    fn drop(&mut self) {
+        if self.app.seat.holds(self.id) {
+            if let Some(input) = &self.app.input {
+                input.release_all();
+            }
+            self.app.seat.release(self.id);
+        }
+    }
+}
+
+/// Whether a message lets go of something held: it must never be dropped.
+fn is_release(msg: &ClientMessage) -> bool {
+    matches!(
+        msg,
+        ClientMessage::Key { down: false, .. }
+            | ClientMessage::Drag {
+                phase: DragPhase::End,
+                ..
+            }
+    )
+}
+
+async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: ViewerSlot) {
     let id = app.seat.new_id();
+    // Watch the seat before trying it, so a release in between is never missed.
+    let mut seat = app.seat.watch();
+    seat.mark_changed();
+    let guard = SeatGuard {
+        app: app.clone(),
+        id,
+    };
     let controlling = Arc::new(AtomicBool::new(may_control && app.seat.try_claim(id)));
     let role = |c: bool| if c { Role::Control } else { Role::View };
     tracing::info!(id, role = ?role(controlling.load(Ordering::SeqCst)), "viewer connected");
@@ -107,16 +150,23 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _seat: Vie
     }
 
     let (control_tx, mut control_rx) = mpsc::channel::<Message>(16);
-    let mut seat = app.seat.watch();
     let (send_seat, send_controlling) = (app.seat.clone(), controlling.clone());
     let mut send_task = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 msg = control_rx.recv() => {
                     let Some(msg) = msg else { break };
-                    let closing = matches!(msg, Message::Close(_));
-                    if sink.send(msg).await.is_err() || closing {
+                    if matches!(msg, Message::Close(_)) {
+                        // Send (or, after the client's close, flush tungstenite's queued
+                        // reply) and end the handshake cleanly.
+                        let _ = sink.send(msg).await;
+                        let _ = sink.close().await;
+                        break;
+                    }
+                    if sink.send(msg).await.is_err() {
                         break;
                     }
                 }
@@ -138,6 +188,12 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _seat: Vie
                         break;
                     }
                 }
+                _ = ping.tick() => {
+                    // Keeps a still screen's socket proving it is alive (see READ_TIMEOUT).
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
             }
         }
     });
@@ -145,8 +201,19 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _seat: Vie
     let (recv_app, recv_controlling) = (app.clone(), controlling.clone());
     let mut budget = InputBudget::new(app.max_input_rate, Instant::now());
     let mut recv_task = tokio::spawn(async move {
-        while let Some(msg) = stream.next().await {
-            let msg = match msg {
+        loop {
+            // A client that answers neither pings nor anything else for this long is gone
+            // (a laptop that slept, a network that changed): end the session, so its
+            // seat and held buttons are released.
+            let next = match tokio::time::timeout(READ_TIMEOUT, stream.next()).await {
+                Ok(Some(next)) => next,
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::info!("no reply to pings; closing");
+                    break;
+                }
+            };
+            let msg = match next {
                 Ok(msg) => msg,
                 Err(e) if is_too_big(&e) => {
                     tracing::warn!(cause = %e, "message too large; closing");
@@ -158,7 +225,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _seat: Vie
                     break;
                 }
             };
-            match msg {
+            let reply = match msg {
                 Message::Text(t) if t.len() > MAX_MESSAGE_BYTES => {
                     tracing::warn!(bytes = t.len(), "message too large; closing");
                     let _ = control_tx.send(too_big()).await;
@@ -169,42 +236,45 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _seat: Vie
                     let _ = control_tx.send(too_big()).await;
                     break;
                 }
-                Message::Text(_) | Message::Binary(_) => match budget.take(Instant::now()) {
-                    Verdict::Accept => {}
-                    Verdict::DropAndTell => {
-                        tracing::debug!("input over the rate; dropping this burst");
-                        tell(
-                            &control_tx,
-                            error(
+                Message::Text(t) => match ClientMessage::parse(t.as_str()) {
+                    Err(e) => {
+                        tracing::debug!(cause = %e, "bad client message");
+                        Some(error(e.code, e.message))
+                    }
+                    // Releases skip the rate budget: dropping one would leave a key held.
+                    Ok(m) if is_release(&m) => {
+                        handle_input(&recv_app, recv_controlling.load(Ordering::SeqCst), m)
+                    }
+                    Ok(m) => match budget.take(Instant::now()) {
+                        Verdict::Accept => {
+                            handle_input(&recv_app, recv_controlling.load(Ordering::SeqCst), m)
+                        }
+                        Verdict::DropAndTell => {
+                            tracing::debug!("input over the rate; dropping this burst");
+                            Some(error(
                                 ErrorCode::RateLimited,
                                 "input dropped; more events per second than --max-input-rate allows",
-                            ),
-                        );
-                        continue;
-                    }
-                    Verdict::Drop => continue,
+                            ))
+                        }
+                        Verdict::Drop => None,
+                    },
                 },
-                _ => {}
-            }
-            match msg {
-                Message::Text(t) => {
-                    if let Some(reply) = handle_text(
-                        &recv_app,
-                        recv_controlling.load(Ordering::SeqCst),
-                        t.as_str(),
-                    ) {
-                        tell(&control_tx, reply);
-                    }
-                }
-                Message::Binary(_) => tell(
-                    &control_tx,
-                    error(
+                Message::Binary(_) => match budget.take(Instant::now()) {
+                    Verdict::Accept | Verdict::DropAndTell => Some(error(
                         ErrorCode::BadMessage,
                         "binary messages are not accepted; send JSON text",
-                    ),
-                ),
-                Message::Close(_) => break,
-                Message::Ping(_) | Message::Pong(_) => {}
+                    )),
+                    Verdict::Drop => None,
+                },
+                Message::Close(_) => {
+                    // Answer the close handshake, so the client sees a clean close.
+                    let _ = control_tx.send(Message::Close(None)).await;
+                    break;
+                }
+                Message::Ping(_) | Message::Pong(_) => None,
+            };
+            if let Some(reply) = reply {
+                tell(&control_tx, reply);
             }
         }
     });
@@ -221,23 +291,19 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _seat: Vie
             recv_task.abort();
         }
     }
-    if controlling.load(Ordering::SeqCst) {
-        if let Some(input) = &app.input {
-            input.release_all();
-        }
-        app.seat.release(id);
+    // Wait until both tasks are really gone, so neither can take the seat after the
+    // guard has let it go.
+    if !send_task.is_finished() {
+        let _ = send_task.await;
     }
+    if !recv_task.is_finished() {
+        let _ = recv_task.await;
+    }
+    drop(guard);
     tracing::info!(id, "viewer disconnected");
 }
 
-fn handle_text(app: &AppState, controlling: bool, text: &str) -> Option<Message> {
-    let msg = match ClientMessage::parse(text) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::debug!(cause = %e, "bad client message");
-            return Some(error(e.code, e.message));
-        }
-    };
+fn handle_input(app: &AppState, controlling: bool, msg: ClientMessage) -> Option<Message> {
     let Some(input) = &app.input else {
         return Some(error(
             ErrorCode::NoDesktop,
@@ -258,12 +324,19 @@ fn handle_text(app: &AppState, controlling: bool, text: &str) -> Option<Message>
             ));
         }
     }
+    let release = is_release(&msg);
     match input.send(msg) {
         Ok(()) => None,
-        Err(SendError::Full) => Some(error(
-            ErrorCode::RateLimited,
-            "input dropped; events arrive faster than the desktop takes them",
-        )),
+        Err(SendError::Full) => {
+            if release {
+                // The queue is full, but a release must not be lost: let go of everything.
+                input.release_all();
+            }
+            Some(error(
+                ErrorCode::RateLimited,
+                "input dropped; events arrive faster than the desktop takes them",
+            ))
+        }
         Err(SendError::Closed) => Some(error(
             ErrorCode::Internal,
             "input unavailable; the input thread stopped",
