@@ -333,7 +333,10 @@ fn input_loop(
                 }
             }
             Command::Event(msg) => {
-                let _ = tap.send(msg.clone());
+                // Only tests listen; do not copy every event for nobody.
+                if tap.receiver_count() > 0 {
+                    let _ = tap.send(msg.clone());
+                }
                 if let Some(d) = desk.as_mut() {
                     if let Err(e) = d.apply(&msg) {
                         if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {

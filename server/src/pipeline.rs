@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use deskcast_shared::FrameHeader;
+use deskcast_shared::{FrameHeader, FRAME_HEADER_LEN};
 use tokio::sync::watch;
 
 use crate::capture::{FrameSource, Geometry, RawFrame};
@@ -22,7 +22,7 @@ use crate::error::StartError;
 pub struct Frame {
     /// The header sent in front of the JPEG on `/ws`.
     pub header: FrameHeader,
-    /// The complete JPEG.
+    /// The complete JPEG (a view into `ws_message`, no copy).
     pub jpeg: Bytes,
     /// Header + JPEG: the `/ws` binary message, built once for all viewers.
     pub ws_message: Bytes,
@@ -287,10 +287,12 @@ fn capture_loop(
                         width: raw.width,
                         height: raw.height,
                     };
+                    // One buffer per frame: the JPEG is a view into the /ws message.
                     let ws_message = Bytes::from(header.encode_with(&jpeg));
+                    let jpeg = ws_message.slice(FRAME_HEADER_LEN..);
                     tx.send_replace(Some(Arc::new(Frame {
                         header,
-                        jpeg: Bytes::from(jpeg),
+                        jpeg,
                         ws_message,
                     })));
                     stats.published.fetch_add(1, Ordering::Relaxed);
