@@ -387,29 +387,11 @@ async fn frame_headers_report_the_last_applied_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_still_screen_keeps_mjpeg_alive_and_a_gone_viewer_is_noticed() {
     use std::sync::atomic::Ordering;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _lock = DISPLAY_LOCK.lock().await;
     let Some(d) = desk().await else { return };
-    let mut mjpeg = tokio::net::TcpStream::connect(d.server.addr)
-        .await
-        .expect("connect");
-    let req = format!(
-        "GET /video_feed HTTP/1.1\r\nHost: {}\r\n\r\n",
-        d.server.addr
-    );
-    mjpeg.write_all(req.as_bytes()).await.expect("request");
+    let mut mjpeg = mjpeg_connect(&d.server).await;
     // The screen does not change, yet a second part arrives: the keepalive repeat.
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    let parts = |b: &[u8]| b.windows(2).filter(|w| *w == [0xFF, 0xD9]).count();
-    while parts(&buf) < 2 {
-        let n = tokio::time::timeout(Duration::from_secs(5), mjpeg.read(&mut chunk))
-            .await
-            .expect("a repeated frame within 5 s on a still screen")
-            .expect("read");
-        assert!(n > 0, "stream ended");
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    read_mjpeg_parts(&mut mjpeg, 2, Duration::from_secs(5)).await;
     assert!(d.server.stats.running.load(Ordering::SeqCst));
     drop(mjpeg);
     let stats = d.server.stats.clone();

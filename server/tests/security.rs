@@ -262,12 +262,7 @@ async fn a_1_mib_message_closes_with_1009_while_others_keep_streaming() {
         .await
         .expect("send 1 MiB");
     let close = loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), big.next())
-            .await
-            .expect("a close within 10 s")
-            .expect("socket open")
-            .expect("valid message");
-        if let Message::Close(frame) = msg {
+        if let Message::Close(frame) = next_message(&mut big).await {
             break frame.expect("a close frame with a code");
         }
     };

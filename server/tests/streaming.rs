@@ -9,7 +9,7 @@ use common::*;
 use deskcast_server::Config;
 use deskcast_shared::{FrameHeader, Role, ServerMessage, PROTOCOL_VERSION};
 use futures_util::SinkExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,29 +72,6 @@ async fn bad_client_messages_get_errors_and_the_stream_goes_on() {
     server.shutdown().await;
 }
 
-/// Reads from an MJPEG response until `n` complete JPEG parts arrived.
-async fn read_mjpeg_parts(stream: &mut tokio::net::TcpStream, n: usize) -> usize {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    let count = |b: &[u8]| b.windows(2).filter(|w| *w == [0xFF, 0xD9]).count();
-    while count(&buf) < n {
-        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
-            .await
-            .expect("MJPEG data within 10 s")
-            .expect("read");
-        assert!(read > 0, "MJPEG stream ended early");
-        buf.extend_from_slice(&chunk[..read]);
-    }
-    let head = String::from_utf8_lossy(&buf[..buf.len().min(400)]).to_string();
-    assert!(
-        head.contains("multipart/x-mixed-replace; boundary=frame"),
-        "{head}"
-    );
-    assert!(head.contains("Content-Type: image/jpeg"), "{head}");
-    assert!(head.contains("Content-Length: "), "{head}");
-    count(&buf)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_pipeline_serves_every_viewer_and_stops_when_the_last_leaves() {
     let mut config = Config::pattern(320, 240);
@@ -116,14 +93,8 @@ async fn one_pipeline_serves_every_viewer_and_stops_when_the_last_leaves() {
 
     // Three viewers: two WebSockets and one MJPEG reader.
     let (mut b, _) = ws_connect(&server).await;
-    let mut mjpeg = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
-    mjpeg
-        .write_all(format!("GET /video_feed HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
-        .await
-        .expect("request");
-    read_mjpeg_parts(&mut mjpeg, 3).await;
+    let mut mjpeg = mjpeg_connect(&server).await;
+    read_mjpeg_parts(&mut mjpeg, 3, Duration::from_secs(10)).await;
     let c1 = captures();
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; 65536];
@@ -316,14 +287,8 @@ async fn shutdown_ends_open_streams() {
     let server = TestServer::start(Config::pattern(160, 120)).await;
     let (mut ws, _) = ws_connect(&server).await;
     next_frame(&mut ws).await;
-    let mut mjpeg = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
-    mjpeg
-        .write_all(format!("GET /video_feed HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
-        .await
-        .expect("request");
-    read_mjpeg_parts(&mut mjpeg, 1).await;
+    let mut mjpeg = mjpeg_connect(&server).await;
+    read_mjpeg_parts(&mut mjpeg, 1, Duration::from_secs(10)).await;
     // shutdown() asserts the server finishes within 10 s despite the open streams.
     server.shutdown().await;
 }

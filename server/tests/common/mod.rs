@@ -120,15 +120,19 @@ pub async fn ws_connect(server: &TestServer) -> (Ws, ServerMessage) {
     (ws, hello)
 }
 
+/// The next message of any kind, within 10 s.
+pub async fn next_message(ws: &mut Ws) -> Message {
+    tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a message within 10 s")
+        .expect("socket open")
+        .expect("valid message")
+}
+
 /// The next text message, skipping frames.
 pub async fn next_text(ws: &mut Ws) -> ServerMessage {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("valid message");
-        if let Message::Text(t) = msg {
+        if let Message::Text(t) = next_message(ws).await {
             return ServerMessage::parse(t.as_str()).expect("valid server message");
         }
     }
@@ -137,15 +141,42 @@ pub async fn next_text(ws: &mut Ws) -> ServerMessage {
 /// The next binary frame message, skipping text.
 pub async fn next_frame(ws: &mut Ws) -> Vec<u8> {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame within 10 s")
-            .expect("socket open")
-            .expect("valid message");
-        if let Message::Binary(b) = msg {
+        if let Message::Binary(b) = next_message(ws).await {
             return b.to_vec();
         }
     }
+}
+
+/// Opens `/video_feed` on a raw socket (no token: for servers without auth).
+pub async fn mjpeg_connect(server: &TestServer) -> TcpStream {
+    let mut s = TcpStream::connect(server.addr).await.expect("connect");
+    let req = format!("GET /video_feed HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+    s.write_all(req.as_bytes()).await.expect("request");
+    s
+}
+
+/// Reads an MJPEG response until `n` complete JPEG parts arrived, each read within
+/// `limit`; checks the multipart headers and returns how many parts were read.
+pub async fn read_mjpeg_parts(stream: &mut TcpStream, n: usize, limit: Duration) -> usize {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let count = |b: &[u8]| b.windows(2).filter(|w| *w == [0xFF, 0xD9]).count();
+    while count(&buf) < n {
+        let read = tokio::time::timeout(limit, stream.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("MJPEG data within {limit:?}"))
+            .expect("read");
+        assert!(read > 0, "MJPEG stream ended early");
+        buf.extend_from_slice(&chunk[..read]);
+    }
+    let head = String::from_utf8_lossy(&buf[..buf.len().min(400)]).to_string();
+    assert!(
+        head.contains("multipart/x-mixed-replace; boundary=frame"),
+        "{head}"
+    );
+    assert!(head.contains("Content-Type: image/jpeg"), "{head}");
+    assert!(head.contains("Content-Length: "), "{head}");
+    count(&buf)
 }
 
 /// A raw HTTP/1.1 GET; returns (status, head, body). Reads until the server closes.
