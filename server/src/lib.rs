@@ -51,11 +51,10 @@ impl App {
     /// Opens the source and starts the pipeline; fails early with advice.
     pub fn new(config: &Config) -> Result<Self, StartError> {
         let source = capture::open(config.source)?;
-        let desktop = source.is_desktop();
-        let geometry = source.geometry();
         let pipeline = Pipeline::start(source, config.fps, config.quality)?;
+        let desktop = pipeline.is_desktop();
         let input = if desktop || config.test_accept_input {
-            let applied = pipeline.stats();
+            let (geometry, applied) = (pipeline.geometry(), pipeline.stats());
             Some(Input::start(geometry, desktop, applied, pipeline.kicker())?)
         } else {
             None
