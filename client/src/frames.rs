@@ -1,109 +1,187 @@
-//! Newest-frame-only scheduling between the socket, the JPEG decoder and the canvas.
+//! Composing region updates into whole frames, between the socket, the JPEG decoder
+//! and the canvas.
 //!
-//! Frames can arrive faster than the browser decodes or paints them. This keeps the
-//! work bounded and the picture current:
-//! - at most one decode runs at a time (so decodes finish in arrival order);
-//! - while it runs, only the newest undecoded frame waits; an older waiting one is
-//!   dropped without ever being decoded;
-//! - a decoded frame waits for the next animation frame; if a newer one finishes
-//!   decoding first, the older decoded one is handed back to be released
-//!   (`ImageBitmap.close()`) and never drawn.
+//! A frame arrives as one or more rectangles (same `seq`, the last one flagged). They
+//! must all be drawn, in order, onto the persistent picture: a rectangle left out
+//! would leave a stale tile. So:
+//! - rectangles are decoded one at a time, in arrival order (so results come back in
+//!   order to the one decode callback);
+//! - a frame is handed out for drawing only once all its rectangles are decoded and
+//!   its last one has arrived, so the page never shows half a frame;
+//! - when a keyframe (a frame that covers the whole screen) starts arriving, older
+//!   rectangles still waiting to be decoded are dropped undecoded: the keyframe paints
+//!   over them. This is how a page that falls behind catches up.
 //!
-//! Generic over the undecoded frame `J` and the decoded frame `B`, so it is tested
+//! Generic over the undecoded rectangle `J` and the decoded one `B`, so it is tested
 //! natively with plain values.
 
-/// What to do with a frame that just arrived.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Arrival<J> {
-    /// No decode is running: start decoding this frame now.
-    Decode(J),
-    /// A decode is running: the frame waits. `dropped` is an older waiting frame it replaced.
-    Queued {
-        /// The frame that waited before and is now dropped undecoded.
-        dropped: Option<J>,
-    },
-}
+use std::collections::VecDeque;
 
 /// What to do after a decode finished.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Decoded<J, B> {
-    /// An older decoded frame that was never drawn: release it.
+    /// A decoded rectangle nobody waits for any more (the connection was replaced):
+    /// release it.
     pub release: Option<B>,
-    /// The waiting frame to decode next, if any.
+    /// The waiting rectangle to decode next, if any.
     pub next: Option<J>,
 }
 
-/// The frame pipeline's state between socket and canvas.
 #[derive(Debug)]
-pub struct LatestFrame<J, B> {
-    decoding: bool,
-    waiting: Option<J>,
-    ready: Option<B>,
+enum Stage<J, B> {
+    Waiting(J),
+    Decoding,
+    Done(B),
+    /// Not drawn: it failed to decode, or a keyframe paints over it.
+    Skipped,
 }
 
-impl<J, B> Default for LatestFrame<J, B> {
+#[derive(Debug)]
+struct Slot<J, B> {
+    seq: u64,
+    last: bool,
+    stage: Stage<J, B>,
+}
+
+/// Rectangles between socket and canvas, in arrival order.
+#[derive(Debug)]
+pub struct Composer<J, B> {
+    slots: VecDeque<Slot<J, B>>,
+    decoding: bool,
+}
+
+impl<J, B> Default for Composer<J, B> {
     fn default() -> Self {
-        LatestFrame {
+        Composer {
+            slots: VecDeque::new(),
             decoding: false,
-            waiting: None,
-            ready: None,
         }
     }
 }
 
-impl<J, B> LatestFrame<J, B> {
-    /// Nothing decoding, waiting or ready.
+impl<J, B> Composer<J, B> {
+    /// Nothing waiting.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A frame arrived from the socket.
-    pub fn arrived(&mut self, job: J) -> Arrival<J> {
-        if self.decoding {
-            Arrival::Queued {
-                dropped: self.waiting.replace(job),
+    /// A rectangle of frame `seq` arrived (`last`: the frame's last rectangle; `key`:
+    /// the frame covers the whole screen). Returns the rectangle to decode now, if no
+    /// decode is running.
+    pub fn arrived(&mut self, seq: u64, last: bool, key: bool, job: J) -> Option<J> {
+        if key {
+            for slot in self.slots.iter_mut().filter(|s| s.seq != seq) {
+                if matches!(slot.stage, Stage::Waiting(_)) {
+                    slot.stage = Stage::Skipped;
+                }
             }
+        }
+        self.slots.push_back(Slot {
+            seq,
+            last,
+            stage: Stage::Waiting(job),
+        });
+        if self.decoding {
+            None
         } else {
-            self.decoding = true;
-            Arrival::Decode(job)
+            self.start_next()
         }
     }
 
-    /// The running decode finished with `frame`.
-    pub fn decoded(&mut self, frame: B) -> Decoded<J, B> {
-        let release = self.ready.replace(frame);
+    /// The running decode finished with `rect`.
+    pub fn decoded(&mut self, rect: B) -> Decoded<J, B> {
+        let release = match self.running() {
+            Some(slot) => {
+                slot.stage = Stage::Done(rect);
+                None
+            }
+            None => Some(rect),
+        };
         Decoded {
             release,
             next: self.start_next(),
         }
     }
 
-    /// The running decode failed (a corrupt JPEG). Returns the waiting frame to decode next.
+    /// The running decode failed (a corrupt JPEG). Returns the rectangle to decode next.
     pub fn failed(&mut self) -> Option<J> {
+        if let Some(slot) = self.running() {
+            slot.stage = Stage::Skipped;
+        }
         self.start_next()
     }
 
-    /// The decoded frame to draw now, if any (call on each animation frame).
-    pub fn take_ready(&mut self) -> Option<B> {
-        self.ready.take()
+    /// The decoded rectangles of every complete frame at the front, in order, to draw
+    /// now (call on each animation frame). Empty when the oldest frame is not complete.
+    pub fn take_ready(&mut self) -> Vec<B> {
+        let mut out = Vec::new();
+        while let Some(end) = self.complete_front() {
+            for slot in self.slots.drain(..end) {
+                if let Stage::Done(b) = slot.stage {
+                    out.push(b);
+                }
+            }
+        }
+        out
     }
 
-    /// Whether a decoded frame waits to be drawn.
+    /// Whether a complete frame waits to be drawn.
     pub fn has_ready(&self) -> bool {
-        self.ready.is_some()
+        self.complete_front().is_some()
     }
 
-    /// Drops the waiting and the ready frame (the connection was replaced), returning
-    /// the ready one to be released. A running decode still reports back as usual.
-    pub fn clear(&mut self) -> Option<B> {
-        self.waiting = None;
-        self.ready.take()
+    /// Rectangles waiting, decoding or decoded but not yet drawn.
+    pub fn pending(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Drops everything (the connection was replaced), returning the decoded
+    /// rectangles to release. A running decode still reports back and is released.
+    pub fn clear(&mut self) -> Vec<B> {
+        self.slots
+            .drain(..)
+            .filter_map(|s| match s.stage {
+                Stage::Done(b) => Some(b),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn running(&mut self) -> Option<&mut Slot<J, B>> {
+        self.slots
+            .iter_mut()
+            .find(|s| matches!(s.stage, Stage::Decoding))
+    }
+
+    /// How many slots the first frame spans, if it is complete: all its rectangles are
+    /// done and its last one arrived (or the next frame began).
+    fn complete_front(&self) -> Option<usize> {
+        let seq = self.slots.front()?.seq;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.seq != seq {
+                return Some(i);
+            }
+            if matches!(slot.stage, Stage::Waiting(_) | Stage::Decoding) {
+                return None;
+            }
+            if slot.last {
+                return Some(i + 1);
+            }
+        }
+        None
     }
 
     fn start_next(&mut self) -> Option<J> {
-        let next = self.waiting.take();
-        self.decoding = next.is_some();
-        next
+        for slot in self.slots.iter_mut() {
+            if matches!(slot.stage, Stage::Waiting(_)) {
+                if let Stage::Waiting(job) = std::mem::replace(&mut slot.stage, Stage::Decoding) {
+                    self.decoding = true;
+                    return Some(job);
+                }
+            }
+        }
+        self.decoding = false;
+        None
     }
 }
 
@@ -112,74 +190,85 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_arriving_while_idle_are_decoded_and_drawn() {
-        let mut f: LatestFrame<u32, &str> = LatestFrame::new();
-        assert_eq!(f.arrived(1), Arrival::Decode(1));
-        assert!(!f.has_ready());
+    fn a_frame_is_drawn_only_once_all_its_rectangles_are_decoded() {
+        let mut c: Composer<&str, &str> = Composer::new();
+        assert_eq!(c.arrived(1, false, false, "1a"), Some("1a"));
         assert_eq!(
-            f.decoded("one"),
+            c.arrived(1, true, false, "1b"),
+            None,
+            "one decode at a time"
+        );
+        assert_eq!(c.decoded("A").next, Some("1b"));
+        assert!(c.take_ready().is_empty(), "half a frame is not drawn");
+        assert_eq!(c.decoded("B").next, None);
+        assert_eq!(c.take_ready(), vec!["A", "B"], "both, in order");
+        assert_eq!(c.pending(), 0);
+    }
+
+    #[test]
+    fn a_frame_whose_last_rectangle_has_not_arrived_waits() {
+        let mut c: Composer<&str, &str> = Composer::new();
+        c.arrived(1, false, false, "1a");
+        c.decoded("A");
+        assert!(!c.has_ready());
+        // The next frame beginning also ends the previous one (a sender without flags).
+        c.arrived(2, true, false, "2a");
+        assert_eq!(c.take_ready(), vec!["A"]);
+    }
+
+    #[test]
+    fn region_frames_are_never_dropped_and_come_out_in_order() {
+        let mut c: Composer<u32, u32> = Composer::new();
+        assert_eq!(c.arrived(1, true, false, 1), Some(1));
+        for seq in 2..6 {
+            assert_eq!(c.arrived(seq, true, false, seq as u32), None);
+        }
+        let mut next = c.decoded(10).next;
+        while let Some(j) = next {
+            next = c.decoded(j * 10).next;
+        }
+        assert_eq!(c.take_ready(), vec![10, 20, 30, 40, 50]);
+    }
+
+    #[test]
+    fn a_keyframe_drops_older_rectangles_still_waiting() {
+        let mut c: Composer<u32, u32> = Composer::new();
+        c.arrived(1, true, false, 1);
+        c.arrived(2, true, false, 2);
+        c.arrived(3, true, false, 3);
+        // The keyframe paints over frames 2 and 3: they are never decoded.
+        assert_eq!(c.arrived(4, false, true, 41), None);
+        c.arrived(4, true, true, 42);
+        assert_eq!(c.decoded(10).next, Some(41));
+        assert_eq!(c.decoded(410).next, Some(42));
+        assert_eq!(c.decoded(420).next, None);
+        assert_eq!(c.take_ready(), vec![10, 410, 420]);
+    }
+
+    #[test]
+    fn a_failed_rectangle_is_skipped_and_its_frame_still_completes() {
+        let mut c: Composer<u32, u32> = Composer::new();
+        c.arrived(1, false, false, 1);
+        c.arrived(1, true, false, 2);
+        assert_eq!(c.failed(), Some(2));
+        c.decoded(20);
+        assert_eq!(c.take_ready(), vec![20]);
+    }
+
+    #[test]
+    fn clear_returns_decoded_rectangles_and_a_late_decode_is_released() {
+        let mut c: Composer<u32, u32> = Composer::new();
+        c.arrived(1, true, false, 1);
+        c.decoded(10);
+        c.arrived(2, true, false, 2);
+        assert_eq!(c.clear(), vec![10]);
+        assert_eq!(
+            c.decoded(20),
             Decoded {
-                release: None,
+                release: Some(20),
                 next: None
             }
         );
-        assert_eq!(f.take_ready(), Some("one"));
-        assert_eq!(f.take_ready(), None);
-        assert_eq!(f.arrived(2), Arrival::Decode(2));
-    }
-
-    #[test]
-    fn only_the_newest_frame_waits_for_a_running_decode() {
-        let mut f: LatestFrame<u32, &str> = LatestFrame::new();
-        assert_eq!(f.arrived(1), Arrival::Decode(1));
-        assert_eq!(f.arrived(2), Arrival::Queued { dropped: None });
-        assert_eq!(f.arrived(3), Arrival::Queued { dropped: Some(2) });
-        assert_eq!(
-            f.decoded("one"),
-            Decoded {
-                release: None,
-                next: Some(3)
-            }
-        );
-        assert_eq!(f.arrived(4), Arrival::Queued { dropped: None });
-    }
-
-    #[test]
-    fn an_undrawn_decoded_frame_is_released_when_a_newer_one_is_ready() {
-        let mut f: LatestFrame<u32, &str> = LatestFrame::new();
-        f.arrived(1);
-        f.arrived(2);
-        assert_eq!(f.decoded("one").next, Some(2));
-        // No animation frame in between (a hidden tab, a slow paint).
-        assert_eq!(
-            f.decoded("two"),
-            Decoded {
-                release: Some("one"),
-                next: None
-            }
-        );
-        assert_eq!(f.take_ready(), Some("two"));
-    }
-
-    #[test]
-    fn a_failed_decode_moves_on_to_the_waiting_frame() {
-        let mut f: LatestFrame<u32, &str> = LatestFrame::new();
-        f.arrived(1);
-        assert_eq!(f.failed(), None);
-        assert_eq!(f.arrived(2), Arrival::Decode(2));
-        f.arrived(3);
-        assert_eq!(f.failed(), Some(3));
-        assert_eq!(f.decoded("three").next, None);
-    }
-
-    #[test]
-    fn clear_drops_waiting_and_ready_frames() {
-        let mut f: LatestFrame<u32, &str> = LatestFrame::new();
-        f.arrived(1);
-        f.decoded("one");
-        f.arrived(2);
-        f.arrived(3);
-        assert_eq!(f.clear(), Some("one"));
-        assert_eq!(f.decoded("two").next, None, "the waiting frame was dropped");
+        assert_eq!(c.arrived(3, true, false, 3), Some(3), "decoding again");
     }
 }

@@ -7,7 +7,7 @@
 //! - [`keys`]: key, IME composition and `input` events → `text` or `key` messages; held
 //!   keys released on blur.
 //! - [`wheel`]: wheel deltas → whole wheel steps.
-//! - [`frames`]: newest-frame-only decode and draw scheduling.
+//! - [`frames`]: composing region updates into whole frames: decode and draw scheduling.
 //! - [`stats`]: fps and bandwidth meters, the overlay's status line.
 //! - [`connect`]: the WebSocket URL, reconnect backoff, input sequence numbers.
 //!

@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: click-to-photon latency on Xvfb.
 //!
 //! A test X window toggles its colour on every click. The bench sends a click over the
-//! WebSocket and times until the first frame whose centre shows the new colour.
+//! WebSocket and times until the first whole frame (all its rectangles composed) whose
+//! centre shows the new colour.
 //! Reports median and p95 over 50 clicks at 1280×720 and 1920×1080.
 #![allow(missing_docs)]
 
@@ -14,16 +15,13 @@ use common::xclient::TestWindow;
 use common::*;
 use deskcast_server::config::SourceSpec;
 use deskcast_server::Config;
-use deskcast_shared::FrameHeader;
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
 const CLICKS: usize = 50;
 
-fn centre_is_blue(msg: &[u8]) -> bool {
-    let (_, jpeg) = FrameHeader::decode(msg).expect("header");
-    let (w, h, rgb) = decode_rgb(jpeg);
-    let px = &rgb[((h / 2) * w + w / 2) * 3..][..3];
+fn centre_is_blue(picture: &Composed) -> bool {
+    let px = picture.pixel(picture.width / 2, picture.height / 2);
     px[2] > px[0]
 }
 
@@ -36,7 +34,9 @@ async fn run(width: u32, height: u32, fps: u32) {
     config.fps = fps;
     let server = TestServer::start(config).await;
     let (mut ws, _) = ws_connect(&server).await;
-    let mut blue = centre_is_blue(&next_frame(&mut ws).await);
+    let mut picture = Composed::new(width, height);
+    next_update(&mut ws, &mut picture).await;
+    let mut blue = centre_is_blue(&picture);
     let mut ms = Vec::new();
     for seq in 1..=CLICKS as u64 {
         // Spread clicks over the capture period so the phase does not flatter the numbers.
@@ -45,8 +45,8 @@ async fn run(width: u32, height: u32, fps: u32) {
         let click = format!(r#"{{"type":"click","x":0.5,"y":0.5,"seq":{seq}}}"#);
         ws.send(Message::text(click)).await.expect("send");
         loop {
-            let frame = next_frame(&mut ws).await;
-            if centre_is_blue(&frame) != blue {
+            next_update(&mut ws, &mut picture).await;
+            if centre_is_blue(&picture) != blue {
                 ms.push(t0.elapsed().as_secs_f64() * 1e3);
                 blue = !blue;
                 break;

@@ -1,178 +1,611 @@
-//! `cargo xtask bench`: capture, encode and delivery numbers at 1920×1080.
+//! `cargo xtask bench`: the frame engine at 1920×1080 on Xvfb, with ffmpeg beside it.
 //!
-//! Prints: capture ms (test pattern, and the screen on a real Xvfb), JPEG encode ms at
-//! quality 80, bytes per frame, and frames per second delivered to one WebSocket
-//! client over 10 s while the screen changes.
+//! The desktop is realistic: a photo-like background, a fractal "photo" and three
+//! windows of text drawn by the X server in its own font. Prints:
+//! - capture ms per path (MIT-SHM, GetImage, xcap), tile compare ms, encode ms and
+//!   bytes for a full frame and for a 640×360 region;
+//! - per scene (still desktop, a 640×360 video playing, every pixel moving at 60 fps;
+//!   one and ten viewers): Mbit/s and updates/s delivered to `/ws` viewers, the
+//!   deskcast process's and the X server's CPU, CPU ms per update, bytes after the
+//!   first frame;
+//! - the same scenes through `ffmpeg -f x11grab … -f mpjpeg` as the reference.
+//!
+//! The deskcast server runs as its own process (the release binary), and so does the
+//! animation (this bench started again with `DESKCAST_BENCH_ANIMATE`), so each CPU
+//! number is one process's own.
 #![allow(missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::io::{BufRead as _, Read as _};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use deskcast_server::capture::{self, FrameSource, PatternSource};
+use deskcast_server::capture::{self, PixelLayout, Pixels, Rect};
 use deskcast_server::config::SourceSpec;
 use deskcast_server::encode::Encoder;
-use deskcast_server::Config;
+use deskcast_server::tiles::{Picture, TileSet};
 use deskcast_shared::FrameHeader;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
 use x11rb::connection::{Connection, RequestConnection};
-use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, ImageFormat};
+use x11rb::protocol::xproto::{
+    ChangeWindowAttributesAux, ConnectionExt as _, CreateGCAux, CreateWindowAux, ImageFormat,
+    Rectangle, WindowClass,
+};
+use x11rb::rust_connection::RustConnection;
 
 const W: u32 = 1920;
 const H: u32 = 1080;
+const VIDEO: (u32, u32) = (640, 360);
+const VIDEO_AT: (i16, i16) = (900, 600);
+const VIDEO_FRAMES: u32 = 90;
+const SECONDS: u64 = 10;
 
-fn stats(name: &str, mut ms: Vec<f64>) -> f64 {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    let med = ms[ms.len() / 2];
-    let p95 = ms[(ms.len() * 95 / 100).min(ms.len() - 1)];
-    println!(
-        "{name:<44} median {med:7.2} ms   p95 {p95:7.2} ms   (n={})",
-        ms.len()
-    );
-    med
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }
 
-fn time_captures(source: &mut dyn FrameSource, n: usize) -> (Vec<f64>, Vec<capture::RawFrame>) {
-    let mut ms = Vec::new();
-    let mut frames = Vec::new();
+fn time_ms<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut ms = Vec::with_capacity(n);
+    let mut last = None;
     for _ in 0..n {
         let t = Instant::now();
-        match source.capture() {
-            Ok(f) => {
-                ms.push(t.elapsed().as_secs_f64() * 1e3);
-                if frames.len() < 3 {
-                    frames.push(f);
+        last = Some(f());
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    (median(ms), last.expect("n > 0"))
+}
+
+/// Raw BGRX frames from an ffmpeg lavfi source.
+fn ffmpeg_frames(source: &str, frames: u32, (w, h): (u32, u32)) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i", source])
+        .args(["-frames:v", &frames.to_string()])
+        .args([
+            "-s",
+            &format!("{w}x{h}"),
+            "-pix_fmt",
+            "bgr0",
+            "-f",
+            "rawvideo",
+            "pipe:1",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg {source}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout.len(),
+        (w * h * 4 * frames) as usize,
+        "ffmpeg {source}"
+    );
+    out.stdout
+}
+
+/// Uploads BGRX pixels into `drawable` at (x, y), in requests that fit.
+fn put(conn: &RustConnection, drawable: u32, gc: u32, x: i16, y: i16, w: u32, pixels: &[u8]) {
+    let rows = ((conn.maximum_request_bytes() - 64) / (w as usize * 4)).max(1);
+    for (i, strip) in pixels.chunks(rows * w as usize * 4).enumerate() {
+        let h = strip.len() / (w as usize * 4);
+        conn.put_image(
+            ImageFormat::Z_PIXMAP,
+            drawable,
+            gc,
+            w as u16,
+            h as u16,
+            x,
+            y + (i * rows) as i16,
+            0,
+            24,
+            strip,
+        )
+        .expect("put_image");
+    }
+}
+
+const WORDS: &[&str] = &[
+    "pipeline",
+    "capture",
+    "damage",
+    "tile",
+    "encode",
+    "viewer",
+    "region",
+    "frame",
+    "keyframe",
+    "socket",
+    "the",
+    "of",
+    "and",
+    "a",
+    "to",
+    "in",
+    "is",
+    "desktop",
+    "browser",
+    "latency",
+    "bandwidth",
+    "refresh",
+    "quality",
+    "stripe",
+    "worker",
+    "segment",
+    "shared",
+    "memory",
+];
+
+/// The desktop picture, drawn into a pixmap: a photo-like background, a fractal photo,
+/// three windows of text in the server's own font.
+fn desktop(conn: &RustConnection, root: u32, width: u32) -> u32 {
+    let pixmap = conn.generate_id().expect("id");
+    conn.create_pixmap(24, pixmap, root, width as u16, H as u16)
+        .expect("pixmap");
+    let gc = conn.generate_id().expect("id");
+    conn.create_gc(gc, pixmap, &CreateGCAux::new()).expect("gc");
+    let background = ffmpeg_frames(
+        "gradients=s=1920x1080:n=5:seed=7,noise=alls=14:allf=u",
+        1,
+        (W, H),
+    );
+    let photo = ffmpeg_frames("mandelbrot=s=800x500:maxiter=400", 1, (800, 500));
+    for x0 in (0..width).step_by(W as usize) {
+        put(conn, pixmap, gc, x0 as i16, 0, W, &background);
+        put(conn, pixmap, gc, x0 as i16 + 1040, 60, 800, &photo);
+        let font = conn.generate_id().expect("id");
+        let have_font = conn
+            .open_font(font, b"fixed")
+            .ok()
+            .and_then(|c| c.check().ok())
+            .is_some();
+        for (i, (wx, wy)) in [(40i16, 40i16), (60, 560), (760, 620)]
+            .into_iter()
+            .enumerate()
+        {
+            let (ww, wh) = (660u16, 440u16);
+            conn.change_gc(
+                gc,
+                &x11rb::protocol::xproto::ChangeGCAux::new().foreground(0xf4f4f4),
+            )
+            .expect("gc");
+            conn.poly_fill_rectangle(
+                pixmap,
+                gc,
+                &[Rectangle {
+                    x: x0 as i16 + wx,
+                    y: wy,
+                    width: ww,
+                    height: wh,
+                }],
+            )
+            .expect("fill");
+            if !have_font {
+                continue;
+            }
+            let text_gc = conn.generate_id().expect("id");
+            conn.create_gc(
+                text_gc,
+                pixmap,
+                &CreateGCAux::new()
+                    .foreground(0x202020)
+                    .background(0xf4f4f4)
+                    .font(font),
+            )
+            .expect("gc");
+            for line in 0..32u32 {
+                let mut s = String::new();
+                let mut k = (line as usize * 7 + i * 13) % WORDS.len();
+                while s.len() < 100 {
+                    s.push_str(WORDS[k]);
+                    s.push(' ');
+                    k = (k * 5 + 3) % WORDS.len();
+                }
+                conn.image_text8(
+                    pixmap,
+                    text_gc,
+                    x0 as i16 + wx + 8,
+                    wy + 16 + line as i16 * 13,
+                    s.as_bytes(),
+                )
+                .expect("text");
+            }
+        }
+    }
+    conn.flush().expect("flush");
+    pixmap
+}
+
+/// The animation process: `video` plays a 640×360 clip at 30 fps in a window; `full`
+/// slides the whole desktop by 16 px a frame at 60 fps, so every pixel changes.
+fn animate(scene: &str) {
+    let (conn, n) = x11rb::connect(None).expect("connect X");
+    let root = conn.setup().roots[n].root;
+    let gc = conn.generate_id().expect("id");
+    conn.create_gc(gc, root, &CreateGCAux::new()).expect("gc");
+    let (size, at, frames, period, source) = match scene {
+        "video" => {
+            let clip = ffmpeg_frames("mandelbrot=s=640x360:rate=30", VIDEO_FRAMES, VIDEO);
+            let strip = conn.generate_id().expect("id");
+            conn.create_pixmap(
+                24,
+                strip,
+                root,
+                VIDEO.0 as u16,
+                (VIDEO.1 * VIDEO_FRAMES) as u16,
+            )
+            .expect("pixmap");
+            put(&conn, strip, gc, 0, 0, VIDEO.0, &clip);
+            (
+                VIDEO,
+                VIDEO_AT,
+                VIDEO_FRAMES,
+                Duration::from_secs_f64(1.0 / 30.0),
+                strip,
+            )
+        }
+        _ => {
+            let wide = desktop(&conn, root, 2 * W);
+            (
+                (W, H),
+                (0, 0),
+                W / 16,
+                Duration::from_secs_f64(1.0 / 60.0),
+                wide,
+            )
+        }
+    };
+    let window = conn.generate_id().expect("id");
+    conn.create_window(
+        24,
+        window,
+        root,
+        at.0,
+        at.1,
+        size.0 as u16,
+        size.1 as u16,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new().override_redirect(1),
+    )
+    .expect("window");
+    conn.map_window(window).expect("map");
+    conn.flush().expect("flush");
+    let start = Instant::now();
+    for i in 0u64.. {
+        let f = (i % u64::from(frames)) as i16;
+        let (sx, sy) = if scene == "video" {
+            (0, f * VIDEO.1 as i16)
+        } else {
+            (f * 16, 0)
+        };
+        conn.copy_area(
+            source,
+            window,
+            gc,
+            sx,
+            sy,
+            0,
+            0,
+            size.0 as u16,
+            size.1 as u16,
+        )
+        .expect("copy");
+        // Wait for the server to have drawn it, then for the next frame's time.
+        let _ = conn.get_input_focus().map(|c| c.reply());
+        let next = start + period * (i as u32 + 1);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// CPU seconds a process used so far (user + system).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of stat; `after` starts at field 3.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_animation(display: &str, scene: &str) -> Killed {
+    let exe = std::env::current_exe().expect("bench exe");
+    let child = Command::new(exe)
+        .env("DESKCAST_BENCH_ANIMATE", scene)
+        .env("DISPLAY", display)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the animation");
+    // Give it time to render its clip and start playing.
+    std::thread::sleep(Duration::from_secs(4));
+    Killed(child)
+}
+
+/// The release server as its own process; returns it and its WebSocket URL.
+fn start_server(display: &str, fps: u32, extra: &[(&str, &str)]) -> (Killed, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskcast"));
+    cmd.args(["--no-auth", "--port", "0", "--fps", &fps.to_string()])
+        .env("DISPLAY", display)
+        .env("RUST_LOG", "deskcast=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start deskcast");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("deskcast printed its URL")
+            .expect("read");
+        if let Some(i) = line.find("http://") {
+            let rest = &line[i + 7..];
+            let host = rest.split('/').next().expect("host");
+            break format!("ws://{host}/ws");
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Killed(child), url)
+}
+
+#[derive(Default, Clone, Copy)]
+struct Row {
+    mbit: f64,
+    updates: f64,
+    cpu: f64,
+    x_cpu: f64,
+    ms_per_update: f64,
+    after_first: u64,
+}
+
+/// `viewers` WebSocket viewers for `SECONDS`; the first one's updates are counted.
+async fn ws_scene(url: &str, viewers: usize, server: u32, xserver: u32) -> Row {
+    let mut sockets = Vec::new();
+    for _ in 0..viewers {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+        // hello, then the first whole frame.
+        loop {
+            let Some(Ok(m)) = ws.next().await else {
+                panic!("socket closed")
+            };
+            if let Message::Binary(b) = m {
+                if FrameHeader::decode(&b).expect("header").0.is_last() {
+                    break;
                 }
             }
-            Err(e) => println!("  capture error (skipped): {e}"),
         }
+        sockets.push(ws);
     }
-    (ms, frames)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (c0, x0, t0) = (cpu_secs(server), cpu_secs(xserver), Instant::now());
+    let until = tokio::time::Instant::now() + Duration::from_secs(SECONDS);
+    let mut tasks = Vec::new();
+    for mut ws in sockets {
+        tasks.push(tokio::spawn(async move {
+            let (mut updates, mut bytes) = (0u64, 0u64);
+            while let Ok(Some(Ok(m))) = tokio::time::timeout_at(until, ws.next()).await {
+                if let Message::Binary(b) = m {
+                    bytes += b.len() as u64;
+                    if FrameHeader::decode(&b).expect("header").0.is_last() {
+                        updates += 1;
+                    }
+                }
+            }
+            (updates, bytes)
+        }));
+    }
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.expect("viewer"));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu, x_cpu) = (cpu_secs(server) - c0, cpu_secs(xserver) - x0);
+    let (updates, bytes) = counts[0];
+    Row {
+        mbit: bytes as f64 * 8.0 / secs / 1e6,
+        updates: updates as f64 / secs,
+        cpu: cpu / secs * 100.0,
+        x_cpu: x_cpu / secs * 100.0,
+        ms_per_update: if updates > 0 {
+            cpu * 1e3 / updates as f64
+        } else {
+            0.0
+        },
+        after_first: bytes,
+    }
 }
 
-fn time_encode(name: &str, frames: &[capture::RawFrame]) {
+/// `ffmpeg -f x11grab … -f mpjpeg` for `SECONDS`: the reference.
+fn ffmpeg_scene(display: &str, fps: u32, xserver: u32) -> Row {
+    let mut child = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "x11grab", "-draw_mouse", "0"])
+        .args([
+            "-framerate",
+            &fps.to_string(),
+            "-video_size",
+            &format!("{W}x{H}"),
+        ])
+        .args(["-i", display, "-f", "mpjpeg", "-q:v", "5", "pipe:1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    let pid = child.id();
+    let mut out = child.stdout.take().expect("stdout");
+    let mut buf = vec![0u8; 1 << 20];
+    // Let it settle, then count.
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(1) {
+        let _ = out.read(&mut buf);
+    }
+    let (c0, x0, t0) = (cpu_secs(pid), cpu_secs(xserver), Instant::now());
+    let (mut bytes, mut parts) = (0u64, 0u64);
+    let mut tail = Vec::new();
+    while t0.elapsed() < Duration::from_secs(SECONDS) {
+        let n = out.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        tail.extend_from_slice(&buf[..n]);
+        parts += tail.windows(8).filter(|w| w == b"--ffmpeg").count() as u64;
+        let keep = tail.len().saturating_sub(7);
+        tail.drain(..keep);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu, x_cpu) = (cpu_secs(pid) - c0, cpu_secs(xserver) - x0);
+    let _ = child.kill();
+    let _ = child.wait();
+    Row {
+        mbit: bytes as f64 * 8.0 / secs / 1e6,
+        updates: parts as f64 / secs,
+        cpu: cpu / secs * 100.0,
+        x_cpu: x_cpu / secs * 100.0,
+        ms_per_update: if parts > 0 {
+            cpu * 1e3 / parts as f64
+        } else {
+            0.0
+        },
+        after_first: bytes,
+    }
+}
+
+fn print_row(name: &str, who: &str, r: &Row) {
+    println!(
+        "| {name:<28} | {who:<14} | {:>7.2} | {:>6.1} | {:>6.1} % | {:>6.1} % | {:>6.2} | {:>10} |",
+        r.mbit, r.updates, r.cpu, r.x_cpu, r.ms_per_update, r.after_first
+    );
+}
+
+fn micro(display: &str) {
+    println!("\n| stage (1920×1080, one core) | median |");
+    println!("|---|---|");
+    let full = Rect::full(W, H);
+    let mut frames: Vec<Pixels> = Vec::new();
+    for (path, env) in [
+        ("MIT-SHM", "shm"),
+        ("GetImage", "getimage"),
+        ("xcap", "xcap"),
+    ] {
+        std::env::set_var("DESKCAST_CAPTURE", env);
+        std::env::set_var("DISPLAY", display);
+        let mut source = capture::open(SourceSpec::Screen { monitor: 0 }).expect("screen");
+        let (ms, mut px) = time_ms(30, || source.capture(&[full]).expect("capture"));
+        println!("| capture, {path} ({}) | {ms:.2} ms |", source.backend());
+        if env == "getimage" {
+            frames.push(px.remove(0));
+        }
+    }
+    std::env::remove_var("DESKCAST_CAPTURE");
+    let frame = frames.pop().expect("a frame");
+    let mut picture = Picture::new(W, H, PixelLayout::Bgrx);
+    let mut changed = TileSet::new(W, H);
+    picture.update(&frame, &full, true, &mut changed);
+    let (ms, _) = time_ms(30, || {
+        changed.clear();
+        picture.update(&frame, &full, false, &mut changed);
+    });
+    println!("| tile compare, nothing changed | {ms:.2} ms |");
     let mut enc = Encoder::new(80).expect("encoder");
-    let mut ms = Vec::new();
-    let mut bytes = 0;
-    for i in 0..30 {
-        let f = &frames[i % frames.len()];
-        let t = Instant::now();
-        let jpeg = enc.encode(f).expect("encode");
-        ms.push(t.elapsed().as_secs_f64() * 1e3);
-        bytes = jpeg.len();
-    }
-    stats(&format!("encode q80 {name}"), ms);
+    let (ms, jpeg) = time_ms(30, || enc.encode(&frame, full, 80).expect("encode"));
     println!(
-        "{:<44} {bytes} bytes/frame ({:.1} KiB)",
-        format!("jpeg size {name}"),
-        bytes as f64 / 1024.0
+        "| encode full frame q80 | {ms:.2} ms, {} KiB |",
+        jpeg.len() / 1024
     );
-}
-
-/// Keeps an X window repainted with the moving test pattern, so the screen changes.
-fn animate(display: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let (conn, n) = x11rb::connect(Some(&display)).expect("connect X");
-        let screen = conn.setup().roots[n].clone();
-        let gc = conn.generate_id().expect("id");
-        conn.create_gc(gc, screen.root, &CreateGCAux::new())
-            .expect("gc");
-        let mut pattern = PatternSource::new(W, H);
-        let max = conn.maximum_request_bytes();
-        while !stop.load(Ordering::SeqCst) {
-            let frame = pattern.capture().expect("pattern");
-            // RGBA -> BGRX, sent in strips that fit one request.
-            let mut bgrx = frame.pixels;
-            for px in bgrx.chunks_exact_mut(4) {
-                px.swap(0, 2);
-            }
-            let rows = ((max - 64) / (W as usize * 4)).max(1);
-            for y in (0..H as usize).step_by(rows) {
-                let h = rows.min(H as usize - y);
-                let strip = &bgrx[y * W as usize * 4..(y + h) * W as usize * 4];
-                let _ = conn.put_image(
-                    ImageFormat::Z_PIXMAP,
-                    screen.root,
-                    gc,
-                    W as u16,
-                    h as u16,
-                    0,
-                    y as i16,
-                    0,
-                    24,
-                    strip,
-                );
-            }
-            let _ = conn.flush();
-            let _ = conn.get_input_focus().map(|c| c.reply());
-            std::thread::sleep(Duration::from_millis(16));
-        }
-    })
-}
-
-async fn ws_fps(name: &str, config: Config) {
-    let server = TestServer::start(config).await;
-    let (mut ws, _) = ws_connect(&server).await;
-    next_frame(&mut ws).await;
-    let start = Instant::now();
-    let (mut frames, mut bytes) = (0u64, 0u64);
-    let mut age = Vec::new();
-    while start.elapsed() < Duration::from_secs(10) {
-        let msg = next_frame(&mut ws).await;
-        let (h, _) = FrameHeader::decode(&msg).expect("header");
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_micros() as u64;
-        age.push(now_us.saturating_sub(h.capture_us) as f64 / 1e3);
-        frames += 1;
-        bytes += msg.len() as u64;
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let region = Rect {
+        x: VIDEO_AT.0 as u32,
+        y: VIDEO_AT.1 as u32,
+        width: VIDEO.0,
+        height: VIDEO.1,
+    };
+    let (ms, jpeg) = time_ms(30, || enc.encode(&frame, region, 80).expect("encode"));
     println!(
-        "{:<44} {:.1} fps, {:.1} Mbit/s over {secs:.1} s",
-        format!("ws delivered {name}"),
-        frames as f64 / secs,
-        bytes as f64 * 8.0 / secs / 1e6
+        "| encode 640×360 region q80 | {ms:.2} ms, {} KiB |",
+        jpeg.len() / 1024
     );
-    stats(&format!("capture->received age {name}"), age);
-    server.shutdown().await;
+    let (ms, jpeg) = time_ms(30, || enc.encode(&frame, full, 90).expect("encode"));
+    println!(
+        "| encode full frame q90 (keyframe, refresh) | {ms:.2} ms, {} KiB |",
+        jpeg.len() / 1024
+    );
 }
 
 #[tokio::main]
 async fn main() {
-    println!("deskcast bench, {W}x{H}, quality 80\n");
-    let mut pattern = PatternSource::new(W, H);
-    let (ms, frames) = time_captures(&mut pattern, 30);
-    stats("capture pattern", ms);
-    time_encode("pattern", &frames);
-    let mut config = Config::pattern(W, H);
-    config.fps = 30;
-    ws_fps("pattern @30", config).await;
-
-    if !have("Xvfb") {
+    if let Ok(scene) = std::env::var("DESKCAST_BENCH_ANIMATE") {
+        animate(&scene);
         return;
     }
+    if !have("Xvfb") || !have("ffmpeg") {
+        return;
+    }
+    println!("deskcast frame-engine bench, {W}x{H}, quality 80, {SECONDS} s a scene");
     let x = Xvfb::start(W, H);
-    std::env::set_var("DISPLAY", &x.display);
-    let stop = Arc::new(AtomicBool::new(false));
-    let painter = animate(x.display.clone(), stop.clone());
-    std::thread::sleep(Duration::from_millis(300));
-    std::env::set_var("DESKCAST_CAPTURE", "xcap");
-    let mut screen = capture::open(SourceSpec::Screen { monitor: 0 }).expect("screen source");
-    let (ms, _) = time_captures(screen.as_mut(), 30);
-    stats("capture screen (xcap on Xvfb)", ms);
-    std::env::remove_var("DESKCAST_CAPTURE");
-    let mut screen = capture::open(SourceSpec::Screen { monitor: 0 }).expect("screen source");
-    let (ms, frames) = time_captures(screen.as_mut(), 30);
-    stats("capture screen (x11 GetImage on Xvfb)", ms);
-    time_encode("screen", &frames);
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
-    ws_fps("screen @30 (changing)", config).await;
-    stop.store(true, Ordering::SeqCst);
-    let _ = painter.join();
+    let display = x.display.clone();
+    let xpid = x.pid();
+    {
+        let (conn, n) = x11rb::connect(Some(&display)).expect("connect X");
+        let root = conn.setup().roots[n].root;
+        let pixmap = desktop(&conn, root, W);
+        conn.change_window_attributes(
+            root,
+            &ChangeWindowAttributesAux::new().background_pixmap(pixmap),
+        )
+        .expect("background");
+        conn.clear_area(false, root, 0, 0, 0, 0).expect("clear");
+        conn.free_pixmap(pixmap).expect("free");
+        let _ = conn.get_input_focus().map(|c| c.reply());
+    }
+    micro(&display);
+
+    println!("\n| scene | who | Mbit/s | upd/s | CPU | X CPU | ms/upd | bytes |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let scenes: [(&str, Option<&str>, u32, usize); 5] = [
+        ("still desktop", None, 30, 1),
+        ("640x360 video @30", Some("video"), 30, 1),
+        ("640x360 video, 10 viewers", Some("video"), 30, 10),
+        ("full motion @60", Some("full"), 60, 1),
+        ("full motion @60, GetImage", Some("full"), 60, 1),
+    ];
+    for (name, anim, fps, viewers) in scenes {
+        let _animation = anim.map(|a| start_animation(&display, a));
+        let extra: &[(&str, &str)] = if name.contains("GetImage") {
+            &[("DESKCAST_CAPTURE", "getimage")]
+        } else {
+            &[]
+        };
+        let (server, url) = start_server(&display, fps, extra);
+        let row = ws_scene(&url, viewers, server.0.id(), xpid).await;
+        drop(server);
+        print_row(name, "deskcast /ws", &row);
+        if viewers == 1 && extra.is_empty() {
+            print_row(name, "ffmpeg mpjpeg", &ffmpeg_scene(&display, fps, xpid));
+        }
+    }
+    println!("\n(bytes: what the first viewer received after its first frame; CPU: % of one core)");
 }

@@ -1,35 +1,68 @@
-//! JPEG encoding with libjpeg-turbo: one reusable compressor, 4:2:0 subsampling.
+//! JPEG encoding with libjpeg-turbo: one reusable compressor per thread, 4:2:0
+//! subsampling, any rectangle of captured pixels straight from where they lie (no
+//! copy, any row pitch), and a small pool of encoder threads that encodes the pieces
+//! of one frame side by side (KasmVNC's `EncodeManager::writeRects` does the same).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use deskcast_shared::FrameHeader;
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
-use crate::capture::{PixelLayout, RawFrame};
+use crate::capture::{PixelLayout, Pixels, Rect};
 use crate::error::StartError;
 
-/// Encodes RGBA frames to JPEG at a fixed quality.
+/// Encodes rectangles of captured pixels to JPEG.
 pub struct Encoder {
     compressor: Compressor,
+    quality: u8,
 }
 
 impl Encoder {
-    /// An encoder at `quality` (1–100).
+    /// An encoder whose first quality is `quality` (1–100).
     pub fn new(quality: u8) -> Result<Self, StartError> {
         let err = |e: turbojpeg::Error| StartError::Encoder(e.to_string());
         let mut compressor = Compressor::new().map_err(err)?;
-        compressor
-            .set_quality(i32::from(quality.clamp(1, 100)))
-            .map_err(err)?;
+        let quality = quality.clamp(1, 100);
+        compressor.set_quality(i32::from(quality)).map_err(err)?;
         compressor.set_subsamp(Subsamp::Sub2x2).map_err(err)?;
-        Ok(Encoder { compressor })
+        Ok(Encoder {
+            compressor,
+            quality,
+        })
     }
 
-    /// Encodes one frame to a complete JPEG (SOI … EOI).
-    pub fn encode(&mut self, frame: &RawFrame) -> Result<Vec<u8>, turbojpeg::Error> {
+    /// Encodes `rect` (source coordinates, inside `pixels.rect`) to a complete JPEG
+    /// (SOI … EOI) at `quality`.
+    pub fn encode(
+        &mut self,
+        pixels: &Pixels,
+        rect: Rect,
+        quality: u8,
+    ) -> Result<Vec<u8>, turbojpeg::Error> {
+        if !pixels.rect.contains(&rect) || rect.is_empty() || !pixels.is_complete() {
+            return Err(turbojpeg::Error::TurboJpegError(format!(
+                "rectangle {rect:?} is not inside the captured {:?}",
+                pixels.rect
+            )));
+        }
+        let quality = quality.clamp(1, 100);
+        if quality != self.quality {
+            self.compressor.set_quality(i32::from(quality))?;
+            self.quality = quality;
+        }
+        let start = (rect.y - pixels.rect.y) as usize * pixels.pitch
+            + (rect.x - pixels.rect.x) as usize * 4;
+        let end = start + (rect.height as usize - 1) * pixels.pitch + rect.width as usize * 4;
         let image = Image {
-            pixels: frame.pixels.as_slice(),
-            width: frame.width as usize,
-            pitch: frame.width as usize * 4,
-            height: frame.height as usize,
-            format: match frame.layout {
+            pixels: &pixels.bytes()[start..end],
+            width: rect.width as usize,
+            pitch: pixels.pitch,
+            height: rect.height as usize,
+            format: match pixels.layout {
                 PixelLayout::Rgba => PixelFormat::RGBA,
                 PixelLayout::Bgrx => PixelFormat::BGRX,
             },
@@ -38,21 +71,183 @@ impl Encoder {
     }
 }
 
+/// One rectangle to encode: where its pixels are, and the header its message carries.
+pub struct Piece {
+    /// The captured pixels holding `header`'s rectangle.
+    pub pixels: Arc<Pixels>,
+    /// The header to put in front of the JPEG (its rectangle and quality say what to encode).
+    pub header: FrameHeader,
+}
+
+impl Piece {
+    fn rect(&self) -> Rect {
+        Rect {
+            x: self.header.x,
+            y: self.header.y,
+            width: self.header.width,
+            height: self.header.height,
+        }
+    }
+}
+
+/// What a finished batch hands on: its messages (header + JPEG) in piece order, or
+/// the reason one piece failed.
+pub type Delivery = Box<dyn FnOnce(Result<Vec<Bytes>, String>) + Send>;
+
+/// The pieces of one frame, encoded in parallel, delivered together once all are done.
+struct Batch {
+    /// Taken out by the worker that encodes it, and dropped before the piece counts as
+    /// done: whoever waits for the batch may then reuse the pixels' memory.
+    pieces: Mutex<Vec<Option<Piece>>>,
+    results: Mutex<Vec<Option<Result<Bytes, String>>>>,
+    remaining: AtomicUsize,
+    deliver: Mutex<Option<Delivery>>,
+}
+
+/// A few encoder threads, one compressor each.
+pub struct Pool {
+    jobs: Option<mpsc::Sender<(Arc<Batch>, usize)>>,
+    threads: Vec<JoinHandle<()>>,
+    size: usize,
+}
+
+impl Pool {
+    /// As many workers as cores, at least one and at most four.
+    pub fn new(quality: u8) -> Result<Pool, StartError> {
+        let size = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let (tx, rx) = mpsc::channel::<(Arc<Batch>, usize)>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::with_capacity(size);
+        for i in 0..size {
+            let mut encoder = Encoder::new(quality)?;
+            let rx = rx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("deskcast-encode-{i}"))
+                    .spawn(move || loop {
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((batch, index)) = job else { return };
+                        work(&mut encoder, &batch, index);
+                    })?,
+            );
+        }
+        Ok(Pool {
+            jobs: Some(tx),
+            threads,
+            size,
+        })
+    }
+
+    /// Number of worker threads.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Encodes `pieces` on the workers; `deliver` runs on the worker that finishes last.
+    pub fn submit(&self, pieces: Vec<Piece>, deliver: Delivery) {
+        let n = pieces.len();
+        if n == 0 {
+            deliver(Ok(Vec::new()));
+            return;
+        }
+        let batch = Arc::new(Batch {
+            pieces: Mutex::new(pieces.into_iter().map(Some).collect()),
+            results: Mutex::new((0..n).map(|_| None).collect()),
+            remaining: AtomicUsize::new(n),
+            deliver: Mutex::new(Some(deliver)),
+        });
+        for i in 0..n {
+            let sent = self
+                .jobs
+                .as_ref()
+                .is_some_and(|jobs| jobs.send((batch.clone(), i)).is_ok());
+            if !sent {
+                // The workers are gone (shutting down): count the piece as failed.
+                finish(&batch, i, Err("the encoder threads stopped".into()));
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn work(encoder: &mut Encoder, batch: &Batch, index: usize) {
+    let piece = batch
+        .pieces
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(index)
+        .and_then(Option::take);
+    let result = match piece {
+        None => Err("piece taken twice".to_string()),
+        Some(piece) => {
+            let out = encoder
+                .encode(&piece.pixels, piece.rect(), piece.header.quality)
+                .map(|jpeg| Bytes::from(piece.header.encode_with(&jpeg)))
+                .map_err(|e| format!("encode {:?}; {e}", piece.rect()));
+            drop(piece);
+            out
+        }
+    };
+    finish(batch, index, result);
+}
+
+fn finish(batch: &Batch, index: usize, result: Result<Bytes, String>) {
+    if let Some(slot) = batch
+        .results
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(index)
+    {
+        *slot = Some(result);
+    }
+    if batch.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+        return;
+    }
+    let results = std::mem::take(&mut *batch.results.lock().unwrap_or_else(|p| p.into_inner()));
+    let all = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("piece lost".into())))
+        .collect::<Result<Vec<_>, _>>();
+    let deliver = batch
+        .deliver
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(deliver) = deliver {
+        deliver(all);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deskcast_shared::FRAME_HEADER_LEN;
+
+    fn red(width: u32, height: u32) -> Pixels {
+        Pixels::owned(
+            Rect::full(width, height),
+            PixelLayout::Rgba,
+            [200u8, 30, 30, 255].repeat((width * height) as usize),
+        )
+    }
 
     #[test]
     fn encodes_a_complete_jpeg_of_the_right_size() {
-        let frame = RawFrame {
-            width: 64,
-            height: 48,
-            layout: PixelLayout::Rgba,
-            pixels: [200u8, 30, 30, 255].repeat(64 * 48),
-        };
+        let frame = red(64, 48);
         let jpeg = Encoder::new(80)
             .expect("encoder")
-            .encode(&frame)
+            .encode(&frame, Rect::full(64, 48), 80)
             .expect("encode");
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
         assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9]);
@@ -61,5 +256,68 @@ mod tests {
         let img = turbojpeg::decompress(&jpeg, PixelFormat::RGB).expect("decode");
         let px = &img.pixels[(24 * 64 + 32) * 3..][..3];
         assert!(px[0] > 180 && px[1] < 60 && px[2] < 60, "{px:?}");
+    }
+
+    #[test]
+    fn a_rectangle_inside_the_pixels_is_encoded_at_its_own_size_and_outside_is_an_error() {
+        let frame = red(100, 80);
+        let mut enc = Encoder::new(80).expect("encoder");
+        let rect = Rect {
+            x: 30,
+            y: 20,
+            width: 40,
+            height: 16,
+        };
+        let jpeg = enc.encode(&frame, rect, 95).expect("encode");
+        let header = turbojpeg::read_header(&jpeg).expect("header");
+        assert_eq!((header.width, header.height), (40, 16));
+        let outside = Rect {
+            x: 90,
+            y: 0,
+            width: 20,
+            height: 10,
+        };
+        assert!(
+            enc.encode(&frame, outside, 80).is_err(),
+            "no panic, an error"
+        );
+    }
+
+    #[test]
+    fn the_pool_delivers_every_piece_in_order_with_its_header() {
+        let pool = Pool::new(80).expect("pool");
+        let pixels = Arc::new(red(128, 128));
+        let pieces = (0..4)
+            .map(|i| Piece {
+                pixels: pixels.clone(),
+                header: FrameHeader {
+                    seq: 7,
+                    x: 0,
+                    y: i * 32,
+                    width: 128,
+                    height: 32,
+                    quality: 80,
+                    ..Default::default()
+                },
+            })
+            .collect();
+        let (tx, rx) = mpsc::channel();
+        pool.submit(pieces, Box::new(move |r| tx.send(r).expect("send")));
+        let messages = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("delivered")
+            .expect("encoded");
+        assert_eq!(messages.len(), 4);
+        for (i, m) in messages.iter().enumerate() {
+            let (h, jpeg) = FrameHeader::decode(m).expect("header");
+            assert_eq!(h.y, i as u32 * 32);
+            assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+            assert!(m.len() > FRAME_HEADER_LEN);
+        }
+        assert_eq!(
+            Arc::strong_count(&pixels),
+            1,
+            "the workers let go of the pixels"
+        );
     }
 }

@@ -24,6 +24,7 @@ pub mod http;
 pub mod input;
 pub mod limits;
 pub mod pipeline;
+pub mod tiles;
 pub mod tls;
 
 use std::future::Future;

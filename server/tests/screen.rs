@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use deskcast_server::config::SourceSpec;
 use deskcast_server::Config;
-use deskcast_shared::{FrameHeader, ServerMessage};
+use deskcast_shared::ServerMessage;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn screen_source_streams_what_xvfb_shows() {
@@ -33,11 +33,13 @@ async fn screen_source_streams_what_xvfb_shows() {
     assert_eq!((width, height), (640, 480));
     assert!(input, "a screen takes input");
 
-    let frame = next_frame(&mut ws).await;
-    let (header, jpeg) = FrameHeader::decode(&frame).expect("header");
-    assert_eq!((header.width, header.height), (640, 480));
-    let (w, _, rgb) = decode_rgb(jpeg);
-    let px = &rgb[(240 * w + 320) * 3..][..3];
+    let mut picture = Composed::new(640, 480);
+    let first = next_update(&mut ws, &mut picture).await;
+    assert!(
+        first.iter().all(|h| h.is_key()),
+        "a keyframe first: {first:?}"
+    );
+    let px = picture.pixel(320, 240);
     let near = |a: u8, b: u8| a.abs_diff(b) <= 12;
     assert!(
         near(px[0], 0x33) && near(px[1], 0x66) && near(px[2], 0xcc),
@@ -51,10 +53,8 @@ async fn screen_source_streams_what_xvfb_shows() {
     assert_eq!(window.color(), 0xcc3300);
     let mut seen = false;
     for _ in 0..60 {
-        let frame = next_frame(&mut ws).await;
-        let (_, jpeg) = FrameHeader::decode(&frame).expect("header");
-        let (w, _, rgb) = decode_rgb(jpeg);
-        let px = &rgb[(240 * w + 320) * 3..][..3];
+        next_update(&mut ws, &mut picture).await;
+        let px = picture.pixel(320, 240);
         if near(px[0], 0xcc) && near(px[1], 0x33) && near(px[2], 0x00) {
             seen = true;
             break;

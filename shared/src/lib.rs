@@ -11,7 +11,10 @@
 pub mod frame;
 pub mod message;
 
-pub use frame::{FrameHeader, FrameHeaderError, FRAME_HEADER_LEN};
+pub use frame::{
+    FrameHeader, FrameHeaderError, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN,
+    FRAME_HEADER_MIN_LEN,
+};
 pub use message::{
     Button, ClientMessage, DragPhase, ErrorCode, InvalidMessage, Role, ServerMessage,
 };

@@ -32,7 +32,7 @@ use web_sys::{
 };
 
 use crate::connect::{Backoff, Sequencer};
-use crate::frames::LatestFrame;
+use crate::frames::Composer;
 use crate::gesture::Gestures;
 use crate::keys::Keyboard;
 use crate::stats::{ConnState, RateMeter, Status};
@@ -57,14 +57,14 @@ thread_local! {
     static APP: RefCell<Option<Rc<App>>> = const { RefCell::new(None) };
 }
 
-/// A received frame waiting to be decoded.
+/// A received rectangle waiting to be decoded.
 struct Job {
     header: FrameHeader,
     /// View into the message's buffer: just the JPEG bytes.
     jpeg: Uint8Array,
 }
 
-/// A decoded frame waiting to be drawn.
+/// A decoded rectangle waiting for the rest of its frame to be drawn.
 struct Ready {
     header: FrameHeader,
     bitmap: ImageBitmap,
@@ -108,7 +108,7 @@ struct State {
     gestures: Gestures,
     keyboard: Keyboard,
     wheel: Wheel,
-    frames: LatestFrame<Job, Ready>,
+    frames: Composer<Job, Ready>,
     /// Header of the frame being decoded right now.
     decoding: Option<FrameHeader>,
     /// Size of the streamed image, from `hello` or a full frame.
@@ -210,7 +210,7 @@ impl App {
             gestures: Gestures::new(),
             keyboard: Keyboard::new(),
             wheel: Wheel::new(),
-            frames: LatestFrame::new(),
+            frames: Composer::new(),
             decoding: None,
             image: None,
             have_picture: false,

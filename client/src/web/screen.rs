@@ -1,16 +1,16 @@
-//! The picture: canvas sizing for HiDPI, JPEG decode, drawing the newest frame.
+//! The picture: canvas sizing for HiDPI, JPEG decode, composing region updates.
 //!
 //! Decoding uses `createImageBitmap(new Blob([jpeg]))`, off the main thread; the
-//! scheduling (one decode at a time, newest frame only) is [`crate::frames`]. Frames
-//! are drawn into an off-page canvas at the image's own size, which is then drawn
-//! letterboxed onto the visible canvas, on `requestAnimationFrame` and on resize.
+//! scheduling (one decode at a time, whole frames only) is [`crate::frames`]. Each
+//! rectangle is drawn at its place into a persistent off-page canvas at the screen's
+//! own size, which is then drawn letterboxed onto the visible canvas, once per
+//! complete frame on `requestAnimationFrame`, and on resize.
 
 use js_sys::{Array, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{console, Blob, BlobPropertyBag, ImageBitmap};
 
 use super::{App, Job, Ready, State};
-use crate::frames::Arrival;
 use crate::geometry::View;
 
 impl App {
@@ -81,12 +81,13 @@ impl App {
         }
     }
 
-    /// A frame arrived: decode it now or let it wait for the running decode.
+    /// A rectangle arrived: decode it now or let it wait for the running decode.
     pub(super) fn frame_arrived(&self, s: &mut State, job: Job) {
-        match s.frames.arrived(job) {
-            Arrival::Decode(job) => self.decode(s, job),
-            // A frame that waited and was overtaken is simply dropped, undecoded.
-            Arrival::Queued { .. } => {}
+        let h = job.header;
+        // A sender without flags sends whole frames: each message is its own last.
+        let last = h.is_last() || h.rects == 0;
+        if let Some(job) = s.frames.arrived(h.seq, last, h.is_key(), job) {
+            self.decode(s, job);
         }
     }
 
@@ -133,7 +134,9 @@ impl App {
         if let Some(job) = done.next {
             self.decode(&mut s, job);
         }
-        self.request_frame(&mut s);
+        if s.frames.has_ready() {
+            self.request_frame(&mut s);
+        }
     }
 
     pub(super) fn on_decode_failed(&self, reason: JsValue) {
@@ -155,33 +158,49 @@ impl App {
         s.animation_frame_requested = false;
         let moves = s.gestures.frame();
         s.send(moves);
-        let Some(ready) = s.frames.take_ready() else {
+        let ready = s.frames.take_ready();
+        let Some(newest) = ready.last().map(|r| r.header) else {
             return;
         };
-        let h = ready.header;
-        let (right, bottom) = (h.x.saturating_add(h.width), h.y.saturating_add(h.height));
-        let grown = match s.image {
-            None => true,
-            Some((w, hh)) => right > w || bottom > hh,
-        };
-        if grown {
-            // No size yet, or a frame beyond the known screen: it grew.
-            self.set_image_size(&mut s, right, bottom);
+        let mut frames = 0.0;
+        for r in ready {
+            let h = r.header;
+            self.fit_image(&mut s, &h);
+            let drawn = self.screen_ctx.draw_image_with_image_bitmap(
+                &r.bitmap,
+                f64::from(h.x),
+                f64::from(h.y),
+            );
+            r.bitmap.close();
+            match drawn {
+                Ok(()) => s.have_picture = true,
+                Err(e) => console::warn_2(&JsValue::from_str("deskcast: draw failed"), &e),
+            }
+            if h.is_last() || h.rects == 0 {
+                frames += 1.0;
+            }
         }
-        let drawn = self.screen_ctx.draw_image_with_image_bitmap(
-            &ready.bitmap,
-            f64::from(h.x),
-            f64::from(h.y),
-        );
-        ready.bitmap.close();
-        if let Err(e) = drawn {
-            console::warn_2(&JsValue::from_str("deskcast: draw failed"), &e);
-            return;
-        }
-        s.have_picture = true;
         self.paint(&s);
-        s.fps.record(now, 1.0);
+        s.fps.record(now, frames);
         // Two machines' clocks: only meaningful when they are in sync (same host, NTP).
-        s.status.latency_ms = Some(js_sys::Date::now() - h.capture_us as f64 / 1000.0);
+        s.status.latency_ms = Some(js_sys::Date::now() - newest.capture_us as f64 / 1000.0);
+    }
+
+    /// Resizes the picture if a rectangle says the screen has another size (or, from a
+    /// sender that does not say, lies beyond the known screen).
+    fn fit_image(&self, s: &mut State, h: &deskcast_shared::FrameHeader) {
+        let size = if h.screen_width > 0 && h.screen_height > 0 {
+            (h.screen_width, h.screen_height)
+        } else {
+            let (right, bottom) = (h.x.saturating_add(h.width), h.y.saturating_add(h.height));
+            match s.image {
+                Some((w, hh)) if right <= w && bottom <= hh => (w, hh),
+                Some((w, hh)) => (w.max(right), hh.max(bottom)),
+                None => (right, bottom),
+            }
+        };
+        if s.image != Some(size) {
+            self.set_image_size(s, size.0, size.1);
+        }
     }
 }

@@ -96,7 +96,7 @@ impl App {
             let _ = old.close();
         }
         s.forget_input();
-        if let Some(stale) = s.frames.clear() {
+        for stale in s.frames.clear() {
             stale.bitmap.close();
         }
     }

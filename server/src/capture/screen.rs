@@ -1,10 +1,14 @@
 //! The desktop: xcap (X11 and Wayland through one portable API) finds the monitors;
-//! on X11 the faster [`super::x11`] path captures them, xcap otherwise.
+//! on X11 the faster [`super::x11`] path captures them (MIT-SHM, or GetImage when SHM
+//! is refused), xcap otherwise.
+//!
+//! `DESKCAST_CAPTURE=getimage` or `=xcap` forces a slower path (for benchmarks and for
+//! telling a capture bug from a path bug).
 
 use xcap::Monitor;
 
-use super::x11::X11Capture;
-use super::{FrameSource, Geometry, PixelLayout, RawFrame};
+use super::x11::{Prefer, X11Capture};
+use super::{Damage, FrameSource, Geometry, PixelLayout, Pixels, Rect};
 use crate::error::{CaptureError, StartError};
 
 /// Captures one monitor of the desktop.
@@ -61,28 +65,26 @@ impl ScreenSource {
             width: monitor.width().map_err(|e| fail(e.to_string()))?,
             height: monitor.height().map_err(|e| fail(e.to_string()))?,
         };
-        let x11 = if std::env::var_os("DESKCAST_CAPTURE").is_some_and(|v| v == "xcap") {
-            None
-        } else {
-            X11Capture::open(geometry)
+        let forced = std::env::var("DESKCAST_CAPTURE").unwrap_or_default();
+        let x11 = match forced.as_str() {
+            "xcap" => None,
+            "getimage" => X11Capture::open(geometry, Prefer::GetImage),
+            _ => X11Capture::open(geometry, Prefer::Shm),
+        };
+        let source = ScreenSource {
+            monitor,
+            geometry,
+            x11,
         };
         tracing::info!(
-            backend = if x11.is_some() {
-                "x11 GetImage"
-            } else {
-                "xcap"
-            },
+            backend = source.backend(),
             "capturing monitor {index} ({}x{}+{}+{})",
             geometry.width,
             geometry.height,
             geometry.x,
             geometry.y
         );
-        Ok(ScreenSource {
-            monitor,
-            geometry,
-            x11,
-        })
+        Ok(source)
     }
 }
 
@@ -95,20 +97,31 @@ impl FrameSource for ScreenSource {
         true
     }
 
-    fn capture(&mut self) -> Result<RawFrame, CaptureError> {
+    fn backend(&self) -> &'static str {
+        self.x11.as_ref().map_or("xcap", X11Capture::backend)
+    }
+
+    fn damage(&mut self) -> Result<Damage, CaptureError> {
+        match self.x11.as_mut() {
+            Some(x11) => x11.damage(),
+            None => Ok(Damage::All),
+        }
+    }
+
+    fn capture(&mut self, areas: &[Rect]) -> Result<Vec<Pixels>, CaptureError> {
         if let Some(x11) = self.x11.as_mut() {
-            return x11.capture();
+            return x11.capture(areas);
         }
         let img = self
             .monitor
             .capture_image()
             .map_err(|e| CaptureError(e.to_string()))?;
         let (width, height) = img.dimensions();
-        Ok(RawFrame {
-            width,
-            height,
-            layout: PixelLayout::Rgba,
-            pixels: img.into_raw(),
-        })
+        // xcap captures the whole monitor: one picture serves every area.
+        Ok(vec![Pixels::owned(
+            Rect::full(width, height),
+            PixelLayout::Rgba,
+            img.into_raw(),
+        )])
     }
 }

@@ -68,7 +68,7 @@ pub async fn video_feed(State(app): State<AppState>) -> Response {
     let Some(seat) = app.viewers.try_take() else {
         return super::too_many_viewers();
     };
-    let viewer = app.pipeline.subscribe();
+    let viewer = app.pipeline.subscribe_whole();
     let state = (viewer, None::<Bytes>, true);
     let frames = futures_util::stream::unfold(state, |(mut viewer, last, first)| async move {
         // On a still screen no new frame comes; repeat the last one now and then, so a
@@ -101,7 +101,7 @@ pub async fn video_feed(State(app): State<AppState>) -> Response {
 
 /// `GET /snapshot.jpg`: the current frame.
 pub async fn snapshot(State(app): State<AppState>) -> Response {
-    let mut viewer = app.pipeline.subscribe();
+    let mut viewer = app.pipeline.subscribe_whole();
     match tokio::time::timeout(Duration::from_secs(5), viewer.next()).await {
         Ok(Some(frame)) => (
             [

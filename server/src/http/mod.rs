@@ -56,6 +56,11 @@ fn too_many_viewers() -> axum::response::Response {
         .into_response()
 }
 
+/// `GET /healthz`: `ok`, then how the source captures (no secrets, no token needed).
+async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> String {
+    format!("ok\ncapture: {}\n", app.pipeline.backend())
+}
+
 /// Builds the router; `guard` checks every request.
 pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
     Router::new()
@@ -65,7 +70,7 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         .route("/mjpeg", get(mjpeg::page))
         .route("/mjpeg.css", get(mjpeg::style))
         .route("/snapshot.jpg", get(mjpeg::snapshot))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .fallback(assets::file)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))

@@ -182,9 +182,17 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         }
                     }
                 }
-                frame = viewer.next() => {
-                    let Some(frame) = frame else { break };
-                    if sink.send(Message::Binary(frame.ws_message.clone())).await.is_err() {
+                update = viewer.next() => {
+                    let Some(update) = update else { break };
+                    // All rectangles of a frame in one write.
+                    let mut failed = false;
+                    for message in &update.messages {
+                        if sink.feed(Message::Binary(message.clone())).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed || sink.flush().await.is_err() {
                         break;
                     }
                 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use deskcast_server::pipeline::Stats;
 use deskcast_server::{App, Config};
-use deskcast_shared::ServerMessage;
+use deskcast_shared::{FrameHeader, ServerMessage};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -222,6 +222,73 @@ pub async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool
     cond()
 }
 
+/// The picture a client composes from region messages, as the browser client does.
+pub struct Composed {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+impl Composed {
+    pub fn new(width: u32, height: u32) -> Composed {
+        Composed {
+            width: width as usize,
+            height: height as usize,
+            rgb: vec![0; width as usize * height as usize * 3],
+        }
+    }
+
+    /// Pastes one region message at its place; returns its header. Panics on a
+    /// rectangle outside the screen or a JPEG whose size is not the header's.
+    pub fn apply(&mut self, msg: &[u8]) -> FrameHeader {
+        let (h, jpeg) = FrameHeader::decode(msg).expect("frame header");
+        let (w, hh, rgb) = decode_rgb(jpeg);
+        assert_eq!(
+            (w, hh),
+            (h.width as usize, h.height as usize),
+            "JPEG size = rectangle"
+        );
+        let (x, y) = (h.x as usize, h.y as usize);
+        assert!(
+            x + w <= self.width && y + hh <= self.height,
+            "{h:?} off screen"
+        );
+        for row in 0..hh {
+            let dst = ((y + row) * self.width + x) * 3;
+            self.rgb[dst..dst + w * 3].copy_from_slice(&rgb[row * w * 3..(row + 1) * w * 3]);
+        }
+        h
+    }
+
+    pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+}
+
+/// Reads binary messages until the last rectangle of a frame, pasting each into
+/// `picture`; returns the frame's headers in order (all with the same `seq`).
+pub async fn next_update(ws: &mut Ws, picture: &mut Composed) -> Vec<FrameHeader> {
+    let mut headers = Vec::new();
+    loop {
+        let msg = next_frame(ws).await;
+        let h = picture.apply(&msg);
+        if let Some(first) = headers.first() {
+            let first: &FrameHeader = first;
+            assert_eq!(h.seq, first.seq, "a frame's rectangles share its seq");
+        }
+        headers.push(h);
+        if h.is_last() {
+            assert_eq!(
+                usize::from(h.rects),
+                headers.len(),
+                "rects counts the frame"
+            );
+            return headers;
+        }
+    }
+}
+
 /// Decodes a JPEG to RGB; returns (width, height, pixels).
 pub fn decode_rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
     let img = turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).expect("valid JPEG");
@@ -236,6 +303,11 @@ pub struct Xvfb {
 
 impl Xvfb {
     pub fn start(width: u32, height: u32) -> Xvfb {
+        Xvfb::start_with(width, height, &[])
+    }
+
+    /// Starts Xvfb with extra arguments (`-extension MIT-SHM` turns SHM off).
+    pub fn start_with(width: u32, height: u32, extra: &[&str]) -> Xvfb {
         use std::io::BufRead as _;
         // -displayfd: Xvfb picks a free display itself (no races with other test
         // processes) and writes its number to our pipe once it is ready for clients.
@@ -249,6 +321,7 @@ impl Xvfb {
                 "-nolisten",
                 "tcp",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -266,6 +339,11 @@ impl Xvfb {
             display: format!(":{n}"),
             child,
         }
+    }
+
+    /// The X server's process id (for CPU accounting in benchmarks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Runs an X client against this display and asserts it succeeded.

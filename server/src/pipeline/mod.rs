@@ -1,0 +1,830 @@
+//! ONE capture thread and a small encoder pool shared by every viewer.
+//!
+//! Each tick the capture thread asks the source what changed (XDamage), captures only
+//! that, confirms it with a tile compare against the kept picture ([`crate::tiles`]),
+//! and decides what to send ([`plan`]): nothing, a few rectangles, or one full frame;
+//! plus a sharper refresh of tiles that went still. The pieces go to the encoder pool
+//! ([`crate::encode::Pool`]) while the thread moves on to the next capture (two
+//! shared-memory segments take turns), and are published as one [`Update`] to every
+//! `/ws` viewer ([`viewer`]). Keyframes for viewers who join or fall behind, and
+//! whole-screen JPEGs for MJPEG readers, are encoded from the kept picture only when
+//! someone needs them.
+//!
+//! The thread sleeps while nobody watches; a capture error skips the tick (logged at
+//! most once a second).
+
+mod plan;
+mod viewer;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use deskcast_shared::{FrameHeader, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN};
+use tokio::sync::{broadcast, watch};
+
+use crate::capture::{Damage, FrameSource, Geometry, Pixels, Rect};
+use crate::encode::{Piece, Pool};
+use crate::error::StartError;
+use crate::tiles::{Picture, TileSet};
+
+pub use plan::{FULL_FRAME_PERCENT, REFRESH_AFTER, REFRESH_QUALITY};
+pub use viewer::{Keyframe, Update, Viewer, Whole, WholeViewer};
+
+/// Updates kept for viewers that are a little behind; one further back gets a keyframe.
+const BACKLOG: usize = 64;
+
+/// Counters the pipeline keeps; read by tests, benchmarks and logs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Ticks the pipeline looked for changes.
+    pub ticks: AtomicU64,
+    /// Captures made (a still screen makes none).
+    pub captures: AtomicU64,
+    /// Updates published to `/ws` viewers.
+    pub published: AtomicU64,
+    /// Keyframes encoded for viewers who joined or fell behind.
+    pub keyframes: AtomicU64,
+    /// Whole-screen JPEGs encoded for MJPEG readers.
+    pub wholes: AtomicU64,
+    /// Captures in which no tile really changed.
+    pub unchanged: AtomicU64,
+    /// Captures or encodes that failed.
+    pub errors: AtomicU64,
+    /// Bytes of all published updates.
+    pub bytes: AtomicU64,
+    /// Whether the capture loop is running (someone watches).
+    pub running: AtomicBool,
+    /// Last input `seq` applied to the desktop; stamped into each frame header.
+    pub input_seq: AtomicU64,
+}
+
+struct State {
+    /// `/ws` viewers.
+    viewers: usize,
+    /// `/video_feed` and `/snapshot.jpg` readers.
+    whole_viewers: usize,
+    shutdown: bool,
+    /// Input was just applied: capture soon instead of waiting out the tick.
+    kicked: bool,
+    /// A viewer waits for a keyframe.
+    key_wanted: bool,
+    /// A whole-screen reader joined.
+    whole_wanted: bool,
+    /// An update is being encoded (updates are published in order, one at a time).
+    update_in_flight: bool,
+    key_in_flight: bool,
+    whole_in_flight: bool,
+    /// An update failed to encode: the next one is a full frame for everyone.
+    resync: bool,
+}
+
+/// Shortest gap between two captures when input asks for an early one (the app needs a
+/// moment to repaint).
+const MIN_KICK_GAP: Duration = Duration::from_millis(8);
+
+/// Lets the input thread ask for an early capture, so a click shows up sooner.
+#[derive(Clone)]
+pub struct Kicker(Arc<Shared>);
+
+impl Kicker {
+    /// Requests a capture as soon as the frame-rate cap allows a little slack.
+    pub fn kick(&self) {
+        self.0.lock().kicked = true;
+        self.0.wake.notify_all();
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    stats: Arc<Stats>,
+    updates: broadcast::Sender<Arc<Update>>,
+    keyframe: watch::Sender<Option<Arc<Keyframe>>>,
+    whole: watch::Sender<Option<Arc<Whole>>>,
+    /// `seq` of the newest update (published or being encoded).
+    latest: AtomicU64,
+    /// Bumped each time the pipeline goes idle: deliveries from before are dropped.
+    epoch: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding this lock leaves plain flags behind: keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn latest(&self) -> u64 {
+        self.latest.load(Ordering::SeqCst)
+    }
+
+    fn want_keyframe(&self) {
+        self.lock().key_wanted = true;
+        self.wake.notify_all();
+    }
+
+    /// Clears an in-flight flag and wakes the capture thread.
+    fn done(&self, flag: impl FnOnce(&mut State)) {
+        flag(&mut self.lock());
+        self.wake.notify_all();
+    }
+}
+
+/// The shared pipeline. Dropping it stops the threads.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    geometry: Geometry,
+    desktop: bool,
+    backend: &'static str,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the (idle) pipeline around `source`: a capture thread and the encoder pool.
+    pub fn start(source: Box<dyn FrameSource>, fps: u32, quality: u8) -> Result<Self, StartError> {
+        let pool = Pool::new(quality)?;
+        let geometry = source.geometry();
+        let desktop = source.is_desktop();
+        let backend = source.backend();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                viewers: 0,
+                whole_viewers: 0,
+                shutdown: false,
+                kicked: false,
+                key_wanted: false,
+                whole_wanted: false,
+                update_in_flight: false,
+                key_in_flight: false,
+                whole_in_flight: false,
+                resync: false,
+            }),
+            wake: Condvar::new(),
+            stats: Arc::new(Stats::default()),
+            updates: broadcast::channel(BACKLOG).0,
+            keyframe: watch::channel(None).0,
+            whole: watch::channel(None).0,
+            latest: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+        });
+        let period = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
+        let thread_shared = shared.clone();
+        let quality = quality.clamp(1, 100);
+        let thread = std::thread::Builder::new()
+            .name("deskcast-capture".into())
+            .spawn(move || {
+                let mut engine = Engine::new(&thread_shared, source, pool, quality);
+                engine.run(period);
+            })?;
+        tracing::info!(
+            backend,
+            workers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, 4),
+            "pipeline ready"
+        );
+        Ok(Pipeline {
+            shared,
+            geometry,
+            desktop,
+            backend,
+            thread: Some(thread),
+        })
+    }
+
+    /// Subscribes a `/ws` viewer; the pipeline runs while at least one viewer exists.
+    /// Its first frame is a keyframe.
+    pub fn subscribe(&self) -> Viewer {
+        // Subscribe first, then read the newest update: every later update is in this
+        // receiver, and the first keyframe includes everything before.
+        let updates = self.shared.updates.subscribe();
+        let keyframes = self.shared.keyframe.subscribe();
+        let min_cover = self.shared.latest();
+        self.shared.lock().viewers += 1;
+        self.shared.wake.notify_all();
+        Viewer {
+            shared: self.shared.clone(),
+            updates,
+            keyframes,
+            at: None,
+            min_cover,
+        }
+    }
+
+    /// Subscribes a whole-screen JPEG reader (`/video_feed`, `/snapshot.jpg`).
+    pub fn subscribe_whole(&self) -> WholeViewer {
+        let mut whole = self.shared.whole.subscribe();
+        let mut st = self.shared.lock();
+        st.whole_viewers += 1;
+        let current = whole
+            .borrow()
+            .as_ref()
+            .is_some_and(|w| w.covers == self.shared.latest());
+        if current {
+            whole.mark_changed();
+        } else {
+            st.whole_wanted = true;
+        }
+        drop(st);
+        self.shared.wake.notify_all();
+        WholeViewer {
+            shared: self.shared.clone(),
+            whole,
+        }
+    }
+
+    /// A handle the input thread uses to ask for an early capture.
+    pub fn kicker(&self) -> Kicker {
+        Kicker(self.shared.clone())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// Where the streamed image sits on the desktop.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Whether the source is a desktop that takes input.
+    pub fn is_desktop(&self) -> bool {
+        self.desktop
+    }
+
+    /// How the source captures (`x11-shm+damage`, `x11-getimage`, `xcap`, `pattern`).
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Number of live viewers of either kind.
+    pub fn viewers(&self) -> usize {
+        let st = self.shared.lock();
+        st.viewers + st.whole_viewers
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Logs repeated failures at most once a second, with a count of the ones it held back.
+struct RateLimitedLog {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl RateLimitedLog {
+    fn error(&mut self, what: &str, cause: &dyn std::fmt::Display) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.held += 1;
+            return;
+        }
+        tracing::warn!(cause = %cause, suppressed = self.held, "{what}; frame skipped");
+        self.last = Some(now);
+        self.held = 0;
+    }
+}
+
+/// What the capture thread woke up for.
+struct Wake {
+    /// A capture tick is due.
+    capture: bool,
+}
+
+/// The capture thread's own state: the source, the kept picture, the refresh clock.
+struct Engine<'a> {
+    shared: &'a Arc<Shared>,
+    source: Box<dyn FrameSource>,
+    pool: Pool,
+    quality: u8,
+    width: u32,
+    height: u32,
+    /// The last captured picture; `None` until the first capture after a start.
+    picture: Option<Picture>,
+    refresh: plan::Refresh,
+    /// Sequence number of the last update.
+    seq: u64,
+    /// Sequence number of the last update that changed the picture (not a refresh).
+    changed_seq: u64,
+    /// Sequence number of the last full-frame update (it is also a keyframe).
+    key_seq: u64,
+    log: RateLimitedLog,
+    credit: Credit,
+}
+
+impl<'a> Engine<'a> {
+    fn new(shared: &'a Arc<Shared>, source: Box<dyn FrameSource>, pool: Pool, quality: u8) -> Self {
+        let g = source.geometry();
+        Engine {
+            shared,
+            source,
+            pool,
+            quality,
+            width: g.width,
+            height: g.height,
+            picture: None,
+            refresh: plan::Refresh::new(g.width, g.height),
+            seq: 0,
+            changed_seq: 0,
+            key_seq: 0,
+            log: RateLimitedLog {
+                last: None,
+                held: 0,
+            },
+            credit: Credit::new(1.0),
+        }
+    }
+
+    fn run(&mut self, period: Duration) {
+        self.credit = Credit::new(1.0 / period.as_secs_f64());
+        let mut last_capture = Instant::now() - period;
+        loop {
+            let Some(wake) = self.wait(period, last_capture) else {
+                return;
+            };
+            if wake.capture {
+                last_capture = Instant::now();
+                self.credit.spend(last_capture);
+                self.tick();
+            }
+            self.serve_keyframe();
+            self.serve_whole();
+        }
+    }
+
+    /// Sleeps until a capture is due, a keyframe or whole frame is wanted, or input
+    /// asks for an early capture; idles while nobody watches. `None` on shutdown.
+    fn wait(&mut self, period: Duration, last: Instant) -> Option<Wake> {
+        let shared = self.shared;
+        let stats = &shared.stats;
+        let mut st = shared.lock();
+        loop {
+            if st.shutdown {
+                stats.running.store(false, Ordering::SeqCst);
+                return None;
+            }
+            if st.viewers + st.whole_viewers == 0 {
+                stats.running.store(false, Ordering::SeqCst);
+                drop(st);
+                self.go_idle();
+                st = shared.lock();
+                while st.viewers + st.whole_viewers == 0 && !st.shutdown {
+                    st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                tracing::debug!("pipeline running");
+                continue;
+            }
+            stats.running.store(true, Ordering::SeqCst);
+            let now = Instant::now();
+            // Early captures spend credit that refills at the frame rate, so input
+            // never pushes the rate above --fps for longer than one frame.
+            let allowed = self.credit.ready_at(now);
+            let regular = (last + period).max(allowed);
+            let early = (last + MIN_KICK_GAP.min(period)).max(allowed);
+            if now >= regular || (st.kicked && now >= early) {
+                st.kicked = false;
+                return Some(Wake { capture: true });
+            }
+            let picture = self.picture.is_some();
+            if picture
+                && ((st.key_wanted && !st.key_in_flight)
+                    || (st.whole_wanted && !st.whole_in_flight))
+            {
+                return Some(Wake { capture: false });
+            }
+            let until = if st.kicked { early } else { regular };
+            st = shared
+                .wake
+                .wait_timeout(st, until.saturating_duration_since(now))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Nobody watches: forget the picture, so a later viewer never sees a stale one.
+    fn go_idle(&mut self) {
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        self.picture = None;
+        self.refresh = plan::Refresh::new(self.width, self.height);
+        self.shared.keyframe.send_replace(None);
+        self.shared.whole.send_replace(None);
+        let mut st = self.shared.lock();
+        st.key_wanted = false;
+        st.whole_wanted = false;
+        tracing::debug!("pipeline idle");
+    }
+
+    /// One capture tick: what changed, confirmed, sent.
+    fn tick(&mut self) {
+        let stats = self.shared.stats.clone();
+        stats.ticks.fetch_add(1, Ordering::Relaxed);
+        let input_seq = stats.input_seq.load(Ordering::SeqCst);
+        let capture_us = now_us();
+        let resync = std::mem::take(&mut self.shared.lock().resync);
+        let fresh = self.picture.is_none() || resync;
+        let full = Rect::full(self.width, self.height);
+        let areas = match self.source.damage() {
+            Err(e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.log.error("damage query failed", &e);
+                vec![full]
+            }
+            Ok(_) if fresh => vec![full],
+            Ok(Damage::All) => vec![full],
+            Ok(Damage::Nothing) => Vec::new(),
+            Ok(Damage::Rects(rects)) => plan::capture_areas(&rects, self.width, self.height),
+        };
+        let mut changed = TileSet::new(self.width, self.height);
+        let mut captured: Vec<Arc<Pixels>> = Vec::new();
+        if !areas.is_empty() {
+            stats.captures.fetch_add(1, Ordering::Relaxed);
+            let pixels = match self.source.capture(&areas) {
+                Ok(p) => p,
+                Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    self.log.error("capture failed", &e);
+                    return;
+                }
+            };
+            if let Some(bad) = pixels
+                .iter()
+                .find(|p| !p.is_complete() || !full.contains(&p.rect))
+            {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                let why = format!(
+                    "{:?} does not fit the {}x{} screen",
+                    bad.rect, self.width, self.height
+                );
+                self.log.error("capture failed", &why);
+                return;
+            }
+            let Some(layout) = pixels.first().map(|p| p.layout) else {
+                return;
+            };
+            let picture = self
+                .picture
+                .get_or_insert_with(|| Picture::new(self.width, self.height, layout));
+            for p in &pixels {
+                picture.update(p, &p.rect, fresh, &mut changed);
+            }
+            if changed.is_empty() {
+                stats.unchanged.fetch_add(1, Ordering::Relaxed);
+            }
+            captured = pixels.into_iter().map(Arc::new).collect();
+        }
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        let now = Instant::now();
+        let key = fresh || plan::is_full(&changed, self.width, self.height);
+        let refresh = if self.quality < REFRESH_QUALITY && !key {
+            self.refresh.due(&changed, now)
+        } else {
+            TileSet::new(self.width, self.height)
+        };
+        if changed.is_empty() && refresh.is_empty() {
+            return;
+        }
+        // The first picture after a start is sent sharp at once: a still screen then
+        // costs nothing more. Later changes go at the stream quality, refreshed when still.
+        let quality = if fresh {
+            self.quality.max(REFRESH_QUALITY)
+        } else {
+            self.quality
+        };
+        if quality < REFRESH_QUALITY {
+            self.refresh.sent_lossy(&changed, key, now);
+        }
+
+        // The pieces: what changed at the stream quality, then the refreshes.
+        let workers = self.pool.size();
+        let mut pieces: Vec<(Arc<Pixels>, Rect, u8, u16)> = Vec::new();
+        let mut add = |pixels: &Arc<Pixels>, rect: Rect, quality: u8, flags: u16| {
+            for stripe in plan::stripes(rect, workers) {
+                pieces.push((pixels.clone(), stripe, quality, flags));
+            }
+        };
+        if key {
+            let source = captured
+                .iter()
+                .find(|p| p.rect == full)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(picture.copy(full)));
+            add(&source, full, quality, FLAG_KEY);
+        } else {
+            for rect in changed.rects(plan::MAX_RECTS) {
+                let source = captured
+                    .iter()
+                    .find(|p| p.rect.contains(&rect))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(picture.copy(rect)));
+                add(&source, rect, quality, 0);
+            }
+            for rect in refresh.rects(plan::MAX_RECTS) {
+                add(
+                    &Arc::new(picture.copy(rect)),
+                    rect,
+                    REFRESH_QUALITY,
+                    FLAG_REFRESH,
+                );
+            }
+        }
+        drop(captured);
+
+        // Updates are published in order: wait for the one before to be encoded.
+        {
+            let mut st = self.shared.lock();
+            while st.update_in_flight && !st.shutdown {
+                st = self.shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            st.update_in_flight = true;
+        }
+        let prev = self.seq;
+        self.seq += 1;
+        let seq = self.seq;
+        if !changed.is_empty() {
+            self.changed_seq = seq;
+        }
+        if key {
+            self.key_seq = seq;
+        }
+        self.shared.latest.store(seq, Ordering::SeqCst);
+        let count = pieces.len();
+        let pieces = pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, (pixels, rect, quality, flags))| Piece {
+                pixels,
+                header: self.header(seq, capture_us, input_seq, rect, quality, flags, i, count),
+            })
+            .collect();
+        let shared = self.shared.clone();
+        let epoch = shared.epoch.load(Ordering::SeqCst);
+        self.pool.submit(
+            pieces,
+            Box::new(move |result| {
+                match result {
+                    Ok(messages) => {
+                        let update = Arc::new(Update {
+                            seq,
+                            prev,
+                            key,
+                            messages,
+                        });
+                        shared.stats.published.fetch_add(1, Ordering::Relaxed);
+                        shared
+                            .stats
+                            .bytes
+                            .fetch_add(update.bytes() as u64, Ordering::Relaxed);
+                        if shared.epoch.load(Ordering::SeqCst) == epoch {
+                            if key {
+                                shared.keyframe.send_replace(Some(Arc::new(Keyframe {
+                                    covers: seq,
+                                    update: update.clone(),
+                                })));
+                            }
+                            let _ = shared.updates.send(update);
+                        }
+                    }
+                    Err(e) => {
+                        // Viewers see the gap; the next update is a full frame for all.
+                        shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(cause = %e, seq, "encode failed; frame skipped");
+                        shared.lock().resync = true;
+                    }
+                }
+                shared.done(|st| st.update_in_flight = false);
+            }),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn header(
+        &self,
+        seq: u64,
+        capture_us: u64,
+        input_seq: u64,
+        rect: Rect,
+        quality: u8,
+        flags: u16,
+        index: usize,
+        count: usize,
+    ) -> FrameHeader {
+        FrameHeader {
+            flags: flags | if index + 1 == count { FLAG_LAST } else { 0 },
+            seq,
+            capture_us,
+            input_seq,
+            x: rect.x,
+            y: rect.y,
+            width: rect.width,
+            height: rect.height,
+            screen_width: self.width,
+            screen_height: self.height,
+            quality,
+            rects: u16::try_from(count).unwrap_or(u16::MAX),
+        }
+    }
+
+    /// Encodes a keyframe from the kept picture if a viewer waits for one newer than
+    /// the last.
+    fn serve_keyframe(&mut self) {
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        let covers = self.seq;
+        {
+            let mut st = self.shared.lock();
+            if !st.key_wanted || st.key_in_flight {
+                return;
+            }
+            st.key_wanted = false;
+            // The newest update is a full frame (maybe still encoding): it is the keyframe.
+            let current = self.key_seq == covers
+                || self
+                    .shared
+                    .keyframe
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|k| k.covers >= covers);
+            if current {
+                return;
+            }
+            st.key_in_flight = true;
+        }
+        let full = Rect::full(self.width, self.height);
+        let pixels = Arc::new(picture.copy(full));
+        let stripes = plan::stripes(full, self.pool.size());
+        let count = stripes.len();
+        let quality = self.quality.max(REFRESH_QUALITY);
+        let capture_us = now_us();
+        let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
+        let pieces = stripes
+            .into_iter()
+            .enumerate()
+            .map(|(i, rect)| Piece {
+                pixels: pixels.clone(),
+                header: self.header(
+                    covers, capture_us, input_seq, rect, quality, FLAG_KEY, i, count,
+                ),
+            })
+            .collect();
+        let shared = self.shared.clone();
+        let epoch = shared.epoch.load(Ordering::SeqCst);
+        self.pool.submit(
+            pieces,
+            Box::new(move |result| {
+                match result {
+                    Ok(messages) if shared.epoch.load(Ordering::SeqCst) == epoch => {
+                        shared.stats.keyframes.fetch_add(1, Ordering::Relaxed);
+                        let update = Arc::new(Update {
+                            seq: covers,
+                            prev: covers,
+                            key: true,
+                            messages,
+                        });
+                        shared
+                            .keyframe
+                            .send_replace(Some(Arc::new(Keyframe { covers, update })));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(cause = %e, "keyframe encode failed");
+                    }
+                }
+                shared.done(|st| st.key_in_flight = false);
+            }),
+        );
+    }
+
+    /// Encodes one whole-screen JPEG while an MJPEG reader watches and the picture
+    /// moved on since the last one.
+    fn serve_whole(&mut self) {
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        // Refreshes do not change the picture: a whole frame covers real changes only.
+        let covers = self.changed_seq;
+        {
+            let mut st = self.shared.lock();
+            if st.whole_viewers == 0 || st.whole_in_flight {
+                return;
+            }
+            let current = self
+                .shared
+                .whole
+                .borrow()
+                .as_ref()
+                .is_some_and(|w| w.covers == covers);
+            let wanted = std::mem::take(&mut st.whole_wanted);
+            if current {
+                if wanted {
+                    // A new reader: hand it the current picture again.
+                    self.shared.whole.send_modify(|_| {});
+                }
+                return;
+            }
+            st.whole_in_flight = true;
+        }
+        let full = Rect::full(self.width, self.height);
+        let header = self.header(
+            covers,
+            now_us(),
+            self.shared.stats.input_seq.load(Ordering::SeqCst),
+            full,
+            self.quality,
+            FLAG_KEY,
+            0,
+            1,
+        );
+        let piece = Piece {
+            pixels: Arc::new(picture.copy(full)),
+            header,
+        };
+        let shared = self.shared.clone();
+        let epoch = shared.epoch.load(Ordering::SeqCst);
+        self.pool.submit(
+            vec![piece],
+            Box::new(move |result| {
+                match result.map(|mut m| m.pop()) {
+                    Ok(Some(message)) if shared.epoch.load(Ordering::SeqCst) == epoch => {
+                        shared.stats.wholes.fetch_add(1, Ordering::Relaxed);
+                        let jpeg = message.slice(FRAME_HEADER_LEN..);
+                        shared.whole.send_replace(Some(Arc::new(Whole {
+                            covers,
+                            header,
+                            jpeg,
+                        })));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(cause = %e, "whole-frame encode failed");
+                    }
+                }
+                shared.done(|st| st.whole_in_flight = false);
+            }),
+        );
+    }
+}
+
+/// Capture credit: refills at the frame rate up to one spare capture; each capture
+/// spends one. A capture may start once the credit is back to zero or more.
+struct Credit {
+    fps: f64,
+    level: f64,
+    at: Instant,
+}
+
+impl Credit {
+    fn new(fps: f64) -> Self {
+        Credit {
+            fps,
+            level: 1.0,
+            at: Instant::now(),
+        }
+    }
+
+    fn level_at(&self, now: Instant) -> f64 {
+        (self.level + now.saturating_duration_since(self.at).as_secs_f64() * self.fps).min(1.0)
+    }
+
+    fn spend(&mut self, now: Instant) {
+        self.level = self.level_at(now) - 1.0;
+        self.at = now;
+    }
+
+    /// When the credit is back to zero.
+    fn ready_at(&self, now: Instant) -> Instant {
+        let level = self.level_at(now);
+        if level >= 0.0 {
+            now
+        } else {
+            now + Duration::from_secs_f64(-level / self.fps)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
