@@ -152,15 +152,18 @@ fn desktop(conn: &RustConnection, root: u32, width: u32) -> u32 {
         .expect("pixmap");
     let gc = conn.generate_id().expect("id");
     conn.create_gc(gc, pixmap, &CreateGCAux::new()).expect("gc");
-    let background = ffmpeg_frames(
-        "gradients=s=1920x1080:n=5:seed=7,noise=alls=14:allf=u",
-        1,
-        (W, H),
-    );
+    // A wallpaper (smooth), two detailed "photos", three windows of text.
+    let background = ffmpeg_frames("gradients=s=1920x1080:n=5:seed=7", 1, (W, H));
     let photo = ffmpeg_frames("mandelbrot=s=800x500:maxiter=400", 1, (800, 500));
+    let photo2 = ffmpeg_frames(
+        "mandelbrot=s=560x380:start_x=-0.743643887037151:start_y=0.131825904205330:start_scale=0.02",
+        1,
+        (560, 380),
+    );
     for x0 in (0..width).step_by(W as usize) {
         put(conn, pixmap, gc, x0 as i16, 0, W, &background);
         put(conn, pixmap, gc, x0 as i16 + 1040, 60, 800, &photo);
+        put(conn, pixmap, gc, x0 as i16 + 1300, 640, 560, &photo2);
         let font = conn.generate_id().expect("id");
         let have_font = conn
             .open_font(font, b"fixed")
@@ -322,6 +325,42 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds per thread name of a process (threads of one name summed).
+fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let tid: u32 = task.file_name().to_string_lossy().parse().unwrap_or(0);
+        let name = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+            .unwrap_or_default()
+            .trim()
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+            .to_string();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let secs = (ticks(11) + ticks(12)) / 100.0;
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, s)) => *s += secs,
+            None => out.push((name, secs)),
+        }
+    }
+    out
+}
+
 struct Killed(Child);
 
 impl Drop for Killed {
@@ -403,6 +442,7 @@ async fn ws_scene(url: &str, viewers: usize, server: u32, xserver: u32) -> Row {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (c0, x0, t0) = (cpu_secs(server), cpu_secs(xserver), Instant::now());
+    let threads0 = thread_cpu(server);
     let until = tokio::time::Instant::now() + Duration::from_secs(SECONDS);
     let mut tasks = Vec::new();
     for mut ws in sockets {
@@ -426,6 +466,19 @@ async fn ws_scene(url: &str, viewers: usize, server: u32, xserver: u32) -> Row {
     let secs = t0.elapsed().as_secs_f64();
     let (cpu, x_cpu) = (cpu_secs(server) - c0, cpu_secs(xserver) - x0);
     let (updates, bytes) = counts[0];
+    if updates > 0 {
+        let per: Vec<String> = thread_cpu(server)
+            .into_iter()
+            .map(|(name, secs)| {
+                let before = threads0
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or(0.0, |t| t.1);
+                format!("{name} {:.2}", (secs - before) * 1e3 / updates as f64)
+            })
+            .collect();
+        println!("  (CPU ms per update by thread: {})", per.join(", "));
+    }
     Row {
         mbit: bytes as f64 * 8.0 / secs / 1e6,
         updates: updates as f64 / secs,
@@ -495,6 +548,99 @@ fn ffmpeg_scene(display: &str, fps: u32, xserver: u32) -> Row {
     }
 }
 
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Bytes acknowledged by the peers of every established TCP socket on local `port`
+/// (`ss -ti`): what a server sent, however it wrote it.
+fn tcp_sent(port: u16) -> u64 {
+    let out = Command::new("ss")
+        .args([
+            "-tinH",
+            "state",
+            "established",
+            &format!("( sport = :{port} )"),
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    out.split_whitespace()
+        .filter_map(|w| w.strip_prefix("bytes_acked:"))
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
+}
+
+/// TigerVNC's scraping server (X0tigervnc, what the x0vncserver script starts) + websockify + noVNC in headless Chromium, the peer: Mbit/s
+/// is what its RFB socket sent (to websockify, which forwards it); updates/s is not counted.
+async fn tigervnc_scene(display: &str, xserver: u32) -> Option<Row> {
+    if !(have("X0tigervnc") & have("websockify") & have("chromium") & have("chromedriver")) {
+        return None;
+    }
+    let (rfb, web) = (free_port(), free_port());
+    let vnc = Killed(
+        Command::new("X0tigervnc")
+            .args(["-display", display, "-rfbport", &rfb.to_string()])
+            .args(["-SecurityTypes", "None", "-localhost"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("X0tigervnc"),
+    );
+    let _proxy = Killed(
+        Command::new("websockify")
+            .args([
+                "--web",
+                "/usr/share/novnc",
+                &web.to_string(),
+                &format!("127.0.0.1:{rfb}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("websockify"),
+    );
+    let ready = |port: u16| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let start = Instant::now();
+    while !(ready(rfb) && ready(web)) && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let browser = common::browser::Browser::start(1920, 1200).await;
+    browser
+        .goto(&format!(
+            "http://127.0.0.1:{web}/vnc.html?autoconnect=true&resize=off"
+        ))
+        .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let pid = vnc.0.id();
+    let (b0, c0, x0, t0) = (
+        tcp_sent(rfb),
+        cpu_secs(pid),
+        cpu_secs(xserver),
+        Instant::now(),
+    );
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let (bytes, cpu, x_cpu) = (
+        tcp_sent(rfb).saturating_sub(b0),
+        cpu_secs(pid) - c0,
+        cpu_secs(xserver) - x0,
+    );
+    browser.close().await;
+    Some(Row {
+        mbit: bytes as f64 * 8.0 / secs / 1e6,
+        updates: f64::NAN,
+        cpu: cpu / secs * 100.0,
+        x_cpu: x_cpu / secs * 100.0,
+        ms_per_update: f64::NAN,
+        after_first: bytes,
+    })
+}
+
 fn print_row(name: &str, who: &str, r: &Row) {
     println!(
         "| {name:<28} | {who:<14} | {:>7.2} | {:>6.1} | {:>6.1} % | {:>6.1} % | {:>6.2} | {:>10} |",
@@ -515,10 +661,14 @@ fn micro(display: &str) {
         std::env::set_var("DESKCAST_CAPTURE", env);
         std::env::set_var("DISPLAY", display);
         let mut source = capture::open(SourceSpec::Screen { monitor: 0 }).expect("screen");
-        let (ms, mut px) = time_ms(30, || source.capture(&[full]).expect("capture"));
+        if let Err(e) = source.capture(&[full]) {
+            println!("| capture, {path} ({}) | failed: {e} |", source.backend());
+            continue;
+        }
+        let (ms, px) = time_ms(30, || source.capture(&[full]));
         println!("| capture, {path} ({}) | {ms:.2} ms |", source.backend());
         if env == "getimage" {
-            frames.push(px.remove(0));
+            frames.extend(px.expect("capture"));
         }
     }
     std::env::remove_var("DESKCAST_CAPTURE");
@@ -531,6 +681,23 @@ fn micro(display: &str) {
         picture.update(&frame, &full, false, &mut changed);
     });
     println!("| tile compare, nothing changed | {ms:.2} ms |");
+    let inverted = Pixels::owned(
+        full,
+        PixelLayout::Bgrx,
+        frame.bytes().iter().map(|b| !b).collect(),
+    );
+    let mut flip = false;
+    let (ms, _) = time_ms(30, || {
+        changed.clear();
+        flip = !flip;
+        picture.update(
+            if flip { &inverted } else { &frame },
+            &full,
+            false,
+            &mut changed,
+        );
+    });
+    println!("| tile compare + copy, everything changed | {ms:.2} ms |");
     let mut enc = Encoder::new(80).expect("encoder");
     let (ms, jpeg) = time_ms(30, || enc.encode(&frame, full, 80).expect("encode"));
     println!(
@@ -565,7 +732,8 @@ async fn main() {
         return;
     }
     println!("deskcast frame-engine bench, {W}x{H}, quality 80, {SECONDS} s a scene");
-    let x = Xvfb::start(W, H);
+    // -noreset: the desktop stays when its last client goes.
+    let x = Xvfb::start_with(W, H, &["-noreset"]);
     let display = x.display.clone();
     let xpid = x.pid();
     {
@@ -605,6 +773,9 @@ async fn main() {
         print_row(name, "deskcast /ws", &row);
         if viewers == 1 && extra.is_empty() {
             print_row(name, "ffmpeg mpjpeg", &ffmpeg_scene(&display, fps, xpid));
+            if let Some(row) = tigervnc_scene(&display, xpid).await {
+                print_row(name, "TigerVNC+noVNC", &row);
+            }
         }
     }
     println!("\n(bytes: what the first viewer received after its first frame; CPU: % of one core)");

@@ -3,9 +3,12 @@
 //!
 //! # Layout
 //! - [`config`]: clap arguments → validated [`Config`].
-//! - [`capture`]: the [`capture::FrameSource`] trait; screen (xcap) and test pattern.
-//! - [`encode`]: JPEG with libjpeg-turbo.
-//! - [`pipeline`]: ONE capture+encode thread, latest frame published to all viewers.
+//! - [`capture`]: the [`capture::FrameSource`] trait: what changed, capture just that;
+//!   screen (X11 MIT-SHM + XDamage, GetImage, xcap) and test pattern.
+//! - [`tiles`]: the kept picture, 64×64 tile compare, changed tiles → rectangles.
+//! - [`encode`]: JPEG with libjpeg-turbo, and the encoder thread pool.
+//! - [`pipeline`]: ONE capture thread → region updates, keyframes and whole frames,
+//!   shared by all viewers.
 //! - [`input`]: ONE thread owns enigo and replays input; [`control`]: one controller at a time.
 //! - [`http`]: routes (`/`, `/ws`, `/video_feed`, `/mjpeg`, `/snapshot.jpg`, `/healthz`),
 //!   all behind [`http::guard`] (Host, Origin, token, security headers).

@@ -193,23 +193,41 @@ impl Picture {
         let (cols, rows) = changed.span(area);
         let stride = self.width as usize * 4;
         for row in rows {
+            // Which tiles of this row differ (each compare stops at its first differing row)…
+            let mut differs = Vec::with_capacity(cols.len());
             for col in cols.clone() {
                 let tile = changed.tile_rect(col, row);
-                if !new.rect.contains(&tile) {
+                let at = |y: u32| y as usize * stride + tile.x as usize * 4;
+                let n = tile.width as usize * 4;
+                let d = new.rect.contains(&tile)
+                    && (force
+                        || (tile.y..tile.bottom()).any(|y| {
+                            new.row(tile.x, y, tile.width) != &self.pixels[at(y)..at(y) + n]
+                        }));
+                if d {
+                    changed.set(col, row);
+                }
+                differs.push(d);
+            }
+            // …then copy them in, one run of neighbouring changed tiles per pixel row.
+            let band = changed.tile_rect(cols.start, row);
+            let mut i = 0;
+            while i < differs.len() {
+                if !differs[i] {
+                    i += 1;
                     continue;
                 }
-                let offset = |y: u32| y as usize * stride + tile.x as usize * 4;
-                let n = tile.width as usize * 4;
-                let differs = force
-                    || (tile.y..tile.bottom()).any(|y| {
-                        new.row(tile.x, y, tile.width) != &self.pixels[offset(y)..offset(y) + n]
-                    });
-                if differs {
-                    for y in tile.y..tile.bottom() {
-                        let at = offset(y);
-                        self.pixels[at..at + n].copy_from_slice(new.row(tile.x, y, tile.width));
-                    }
-                    changed.set(col, row);
+                let start = i;
+                while i < differs.len() && differs[i] {
+                    i += 1;
+                }
+                let first = changed.tile_rect(cols.start + start as u32, row);
+                let last = changed.tile_rect(cols.start + i as u32 - 1, row);
+                let run = first.union(&last);
+                for y in band.y..band.bottom() {
+                    let at = y as usize * stride + run.x as usize * 4;
+                    self.pixels[at..at + run.width as usize * 4]
+                        .copy_from_slice(new.row(run.x, y, run.width));
                 }
             }
         }

@@ -321,7 +321,8 @@ struct Engine<'a> {
     height: u32,
     /// The last captured picture; `None` until the first capture after a start.
     picture: Option<Picture>,
-    refresh: plan::Refresh,
+    /// Lossy and moving tiles.
+    tiles: plan::Tiles,
     /// Sequence number of the last update.
     seq: u64,
     /// Sequence number of the last update that changed the picture (not a refresh).
@@ -343,7 +344,7 @@ impl<'a> Engine<'a> {
             width: g.width,
             height: g.height,
             picture: None,
-            refresh: plan::Refresh::new(g.width, g.height),
+            tiles: plan::Tiles::new(g.width, g.height),
             seq: 0,
             changed_seq: 0,
             key_seq: 0,
@@ -425,7 +426,7 @@ impl<'a> Engine<'a> {
     fn go_idle(&mut self) {
         self.shared.epoch.fetch_add(1, Ordering::SeqCst);
         self.picture = None;
-        self.refresh = plan::Refresh::new(self.width, self.height);
+        self.tiles = plan::Tiles::new(self.width, self.height);
         self.shared.keyframe.send_replace(None);
         self.shared.whole.send_replace(None);
         let mut st = self.shared.lock();
@@ -443,16 +444,21 @@ impl<'a> Engine<'a> {
         let resync = std::mem::take(&mut self.shared.lock().resync);
         let fresh = self.picture.is_none() || resync;
         let full = Rect::full(self.width, self.height);
-        let areas = match self.source.damage() {
+        // What may have changed: the areas to capture (whole tiles), and the damage
+        // itself, to trim the rectangles sent to what really was drawn.
+        let (areas, damage) = match self.source.damage() {
             Err(e) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 self.log.error("damage query failed", &e);
-                vec![full]
+                (vec![full], None)
             }
-            Ok(_) if fresh => vec![full],
-            Ok(Damage::All) => vec![full],
-            Ok(Damage::Nothing) => Vec::new(),
-            Ok(Damage::Rects(rects)) => plan::capture_areas(&rects, self.width, self.height),
+            Ok(_) if fresh => (vec![full], None),
+            Ok(Damage::All) => (vec![full], None),
+            Ok(Damage::Nothing) => (Vec::new(), None),
+            Ok(Damage::Rects(rects)) => (
+                plan::capture_areas(&rects, self.width, self.height),
+                Some(rects),
+            ),
         };
         let mut changed = TileSet::new(self.width, self.height);
         let mut captured: Vec<Arc<Pixels>> = Vec::new();
@@ -496,27 +502,30 @@ impl<'a> Engine<'a> {
             return;
         };
         let now = Instant::now();
+        if !fresh {
+            self.tiles.changed(&changed, now);
+        }
         let key = fresh || plan::is_full(&changed, self.width, self.height);
-        let refresh = if self.quality < REFRESH_QUALITY && !key {
-            self.refresh.due(&changed, now)
-        } else {
+        let refresh = if key {
             TileSet::new(self.width, self.height)
+        } else {
+            self.tiles.due(&changed, now)
         };
         if changed.is_empty() && refresh.is_empty() {
             return;
         }
         // The first picture after a start is sent sharp at once: a still screen then
-        // costs nothing more. Later changes go at the stream quality, refreshed when still.
-        let quality = if fresh {
-            self.quality.max(REFRESH_QUALITY)
-        } else {
-            self.quality
+        // costs nothing more. Later changes go at the stream quality, lower while in
+        // motion, and are refreshed sharp once still.
+        let (stream, motion) = (self.quality, plan::motion_quality(self.quality));
+        let tiles = &self.tiles;
+        let quality = |rect: &Rect| match () {
+            _ if fresh => stream.max(REFRESH_QUALITY),
+            _ if tiles.is_moving(rect, now) => motion,
+            _ => stream,
         };
-        if quality < REFRESH_QUALITY {
-            self.refresh.sent_lossy(&changed, key, now);
-        }
 
-        // The pieces: what changed at the stream quality, then the refreshes.
+        // The pieces: what changed, then the refreshes.
         let workers = self.pool.size();
         let mut pieces: Vec<(Arc<Pixels>, Rect, u8, u16)> = Vec::new();
         let mut add = |pixels: &Arc<Pixels>, rect: Rect, quality: u8, flags: u16| {
@@ -530,15 +539,19 @@ impl<'a> Engine<'a> {
                 .find(|p| p.rect == full)
                 .cloned()
                 .unwrap_or_else(|| Arc::new(picture.copy(full)));
-            add(&source, full, quality, FLAG_KEY);
+            add(&source, full, quality(&full), FLAG_KEY);
         } else {
             for rect in changed.rects(plan::MAX_RECTS) {
+                let rect = match &damage {
+                    Some(d) => plan::trim(rect, d),
+                    None => rect,
+                };
                 let source = captured
                     .iter()
                     .find(|p| p.rect.contains(&rect))
                     .cloned()
                     .unwrap_or_else(|| Arc::new(picture.copy(rect)));
-                add(&source, rect, quality, 0);
+                add(&source, rect, quality(&rect), 0);
             }
             for rect in refresh.rects(plan::MAX_RECTS) {
                 add(
@@ -548,6 +561,9 @@ impl<'a> Engine<'a> {
                     FLAG_REFRESH,
                 );
             }
+        }
+        for (_, rect, quality, _) in &pieces {
+            self.tiles.sent(rect, *quality, now);
         }
         drop(captured);
 

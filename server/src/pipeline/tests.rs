@@ -216,6 +216,7 @@ async fn a_moving_box_is_sent_as_small_regions_in_order() {
     let first = next(&mut viewer).await;
     assert!(first.key);
     let mut at = first.seq;
+    let mut last = Vec::new();
     for _ in 0..10 {
         let u = next(&mut viewer).await;
         assert_eq!(u.prev, at, "no update skipped");
@@ -233,7 +234,13 @@ async fn a_moving_box_is_sent_as_small_regions_in_order() {
         assert!(hs
             .iter()
             .all(|x| x.seq == u.seq && usize::from(x.rects) == hs.len()));
+        last = hs;
     }
+    // Changing frame after frame: the box is in motion, sent at the motion quality.
+    assert!(
+        last.iter().all(|h| h.quality == plan::motion_quality(90)),
+        "{last:?}"
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod browser;
 pub mod xclient;
+pub mod xscene;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
