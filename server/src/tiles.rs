@@ -6,17 +6,24 @@
 //! `ComparingUpdateTracker`, only tiles whose bytes differ from the kept picture are
 //! marked, and the picture is brought up to date as they are found.
 
+use std::sync::Arc;
+
 use crate::capture::{PixelLayout, Pixels, Rect};
 
 /// Side of a compare tile, in pixels (a multiple of the JPEG MCU, 16).
 pub const TILE: u32 = 64;
 
-/// The last captured picture of the whole source, tightly packed.
+/// The last captured picture of the whole source: its own tightly packed copy, or,
+/// right after a capture of the whole screen, that capture itself (no copy: in full
+/// motion every frame is such a capture; the copy is made only when a partial capture
+/// has to be merged in).
 pub struct Picture {
     width: u32,
     height: u32,
     layout: PixelLayout,
     pixels: Vec<u8>,
+    /// When set, the picture is this whole-screen capture, not `pixels`.
+    whole: Option<Arc<Pixels>>,
 }
 
 /// Which tiles changed: one flag per tile, row by row.
@@ -173,6 +180,7 @@ impl Picture {
             height,
             layout,
             pixels: vec![0; width as usize * height as usize * 4],
+            whole: None,
         }
     }
 
@@ -186,31 +194,44 @@ impl Picture {
         self.layout
     }
 
+    /// Row `y` from column `x`, `width` pixels.
+    fn row(&self, x: u32, y: u32, width: u32) -> &[u8] {
+        match &self.whole {
+            Some(p) => p.row(x, y, width),
+            None => {
+                let at = y as usize * self.width as usize * 4 + x as usize * 4;
+                &self.pixels[at..at + width as usize * 4]
+            }
+        }
+    }
+
     /// Compares every tile `area` touches (which `new` must cover whole; see
-    /// [`TileSet::align`]) against the picture, copies the changed ones in, and marks
-    /// them in `changed`. With `force`, every touched tile counts as changed.
-    pub fn update(&mut self, new: &Pixels, area: &Rect, force: bool, changed: &mut TileSet) {
+    /// [`TileSet::align`]) against the picture, marks the changed ones in `changed`,
+    /// and takes them in. With `force`, every touched tile counts as changed.
+    ///
+    /// A capture of the whole screen becomes the picture as it is; a partial one is
+    /// copied in, tile runs at a time.
+    pub fn update(&mut self, new: &Arc<Pixels>, area: &Rect, force: bool, changed: &mut TileSet) {
+        let screen = Rect::full(self.width, self.height);
+        let is_whole = new.rect == screen && area.contains(&screen);
         let (cols, rows) = changed.span(area);
-        let stride = self.width as usize * 4;
+        let mut runs: Vec<(u32, Rect)> = Vec::new();
         for row in rows {
             // Which tiles of this row differ (each compare stops at its first differing row)…
             let mut differs = Vec::with_capacity(cols.len());
             for col in cols.clone() {
                 let tile = changed.tile_rect(col, row);
-                let at = |y: u32| y as usize * stride + tile.x as usize * 4;
-                let n = tile.width as usize * 4;
                 let d = new.rect.contains(&tile)
                     && (force
                         || (tile.y..tile.bottom()).any(|y| {
-                            new.row(tile.x, y, tile.width) != &self.pixels[at(y)..at(y) + n]
+                            new.row(tile.x, y, tile.width) != self.row(tile.x, y, tile.width)
                         }));
                 if d {
                     changed.set(col, row);
                 }
                 differs.push(d);
             }
-            // …then copy them in, one run of neighbouring changed tiles per pixel row.
-            let band = changed.tile_rect(cols.start, row);
+            // …and the runs of neighbouring changed tiles to copy.
             let mut i = 0;
             while i < differs.len() {
                 if !differs[i] {
@@ -223,12 +244,31 @@ impl Picture {
                 }
                 let first = changed.tile_rect(cols.start + start as u32, row);
                 let last = changed.tile_rect(cols.start + i as u32 - 1, row);
-                let run = first.union(&last);
-                for y in band.y..band.bottom() {
-                    let at = y as usize * stride + run.x as usize * 4;
-                    self.pixels[at..at + run.width as usize * 4]
-                        .copy_from_slice(new.row(run.x, y, run.width));
-                }
+                runs.push((row, first.union(&last)));
+            }
+        }
+        if is_whole {
+            self.whole = Some(new.clone());
+            return;
+        }
+        self.own();
+        let stride = self.width as usize * 4;
+        for (_, run) in runs {
+            for y in run.y..run.bottom() {
+                let at = y as usize * stride + run.x as usize * 4;
+                self.pixels[at..at + run.width as usize * 4]
+                    .copy_from_slice(new.row(run.x, y, run.width));
+            }
+        }
+    }
+
+    /// Makes the picture its own copy again (a whole-screen capture it was is let go).
+    fn own(&mut self) {
+        if let Some(whole) = self.whole.take() {
+            let stride = self.width as usize * 4;
+            for y in 0..self.height {
+                let at = y as usize * stride;
+                self.pixels[at..at + stride].copy_from_slice(whole.row(0, y, self.width));
             }
         }
     }
@@ -236,12 +276,10 @@ impl Picture {
     /// A tightly packed copy of `rect`, to encode while the picture moves on.
     pub fn copy(&self, rect: Rect) -> Pixels {
         let rect = rect.intersect(&Rect::full(self.width, self.height));
-        let stride = self.width as usize * 4;
         let n = rect.width as usize * 4;
         let mut out = Vec::with_capacity(n * rect.height as usize);
         for y in rect.y..rect.bottom() {
-            let at = y as usize * stride + rect.x as usize * 4;
-            out.extend_from_slice(&self.pixels[at..at + n]);
+            out.extend_from_slice(self.row(rect.x, y, rect.width));
         }
         Pixels::owned(rect, self.layout, out)
     }
@@ -270,6 +308,7 @@ mod tests {
             let i = (70 * 200 + 130) * 4;
             v[i] = 9;
         }
+        let frame = Arc::new(frame);
         pic.update(&frame, &Rect::full(200, 130), false, &mut changed);
         let marked: Vec<_> = (0..3)
             .flat_map(|r| (0..4).map(move |c| (c, r)))
@@ -299,6 +338,39 @@ mod tests {
             .bytes()[0],
             9
         );
+    }
+
+    #[test]
+    fn a_whole_screen_capture_becomes_the_picture_and_a_partial_one_is_merged_in() {
+        let full = Rect::full(128, 128);
+        let mut pic = Picture::new(128, 128, PixelLayout::Rgba);
+        let mut changed = TileSet::new(128, 128);
+        let whole = Arc::new(solid(full, 5));
+        pic.update(&whole, &full, true, &mut changed);
+        assert_eq!(Arc::strong_count(&whole), 2, "kept, not copied");
+        // A partial capture: one tile of a new colour.
+        let part = Rect {
+            x: 64,
+            y: 0,
+            width: 64,
+            height: 64,
+        };
+        changed.clear();
+        pic.update(&Arc::new(solid(part, 7)), &part, false, &mut changed);
+        assert_eq!(Arc::strong_count(&whole), 1, "let go once merged");
+        assert!(changed.get(1, 0) && !changed.get(0, 0));
+        let at = |x, y| Rect {
+            x,
+            y,
+            width: 1,
+            height: 1,
+        };
+        assert_eq!(pic.copy(at(10, 10)).bytes()[0], 5);
+        assert_eq!(pic.copy(at(70, 10)).bytes()[0], 7);
+        // The same whole screen again: only the tile that differs from it counts.
+        changed.clear();
+        pic.update(&whole, &full, false, &mut changed);
+        assert!(changed.get(1, 0) && !changed.get(0, 0) && !changed.get(1, 1));
     }
 
     #[test]

@@ -37,6 +37,15 @@ const PACKAGES: &[&str] = &[
     "chromium-driver",
 ];
 
+/// Debian packages only `cargo xtask bench` needs: the peers it measures deskcast
+/// against (TigerVNC's scraping server, websockify, noVNC) and `ss` for their traffic.
+const BENCH_PACKAGES: &[&str] = &[
+    "tigervnc-scraping-server",
+    "websockify",
+    "novnc",
+    "iproute2",
+];
+
 const TRUNK_VERSION: &str = "0.21.14";
 
 /// binaryen (wasm-opt) from the npm registry, installed into `target/tools`. Debian 12's
@@ -91,8 +100,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn missing_packages() -> Vec<&'static str> {
-    PACKAGES
+fn missing_packages(packages: &[&'static str]) -> Vec<&'static str> {
+    packages
         .iter()
         .copied()
         .filter(|p| {
@@ -104,15 +113,15 @@ fn missing_packages() -> Vec<&'static str> {
         .collect()
 }
 
-fn setup_packages() -> Result<()> {
+fn setup_packages(packages: &[&'static str]) -> Result<()> {
     if version_of("dpkg-query").is_none() {
         eprintln!(
             "xtask: not a Debian-like system; install these yourself: {}",
-            PACKAGES.join(" ")
+            packages.join(" ")
         );
         return Ok(());
     }
-    let missing = missing_packages();
+    let missing = missing_packages(packages);
     if missing.is_empty() {
         return Ok(());
     }
@@ -189,7 +198,7 @@ fn setup_tools() -> Result<()> {
 }
 
 fn setup() -> Result<()> {
-    setup_packages()?;
+    setup_packages(PACKAGES)?;
     setup_tools()
 }
 
@@ -270,6 +279,7 @@ fn main() -> Result<()> {
         }
         "bench" => {
             setup()?;
+            setup_packages(BENCH_PACKAGES)?;
             build_client()?;
             run(Command::new(cargo())
                 .args(["bench", "-p", "deskcast-server"])

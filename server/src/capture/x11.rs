@@ -28,9 +28,9 @@ use crate::error::CaptureError;
 
 /// Which request fetches the pixels.
 enum Fetch {
-    /// `ShmGetImage` into one of two segments, alternating, so one can be encoded
-    /// while the next capture fills the other.
-    Shm([Arc<Segment>; 2]),
+    /// `ShmGetImage` into one of three segments, taking turns: one may be the kept
+    /// picture, one being encoded, while the next capture fills the third.
+    Shm([Arc<Segment>; 3]),
     /// `GetImage`: the pixels come through the socket.
     GetImage,
 }
@@ -222,7 +222,7 @@ impl X11Capture {
                 // A segment nobody else holds: the X server may write into it.
                 let Some(segment) = segments.iter().find(|s| Arc::strong_count(s) == 1) else {
                     return Err(CaptureError(
-                        "both shared-memory segments are still being encoded".into(),
+                        "every shared-memory segment is still in use".into(),
                     ));
                 };
                 let total: usize = areas.iter().map(size).sum();
@@ -302,8 +302,8 @@ impl X11Capture {
     }
 }
 
-/// Two segments, each big enough for the whole monitor.
-fn shm_segments(conn: &RustConnection, g: Geometry) -> Result<[Arc<Segment>; 2], String> {
+/// Three segments, each big enough for the whole monitor.
+fn shm_segments(conn: &RustConnection, g: Geometry) -> Result<[Arc<Segment>; 3], String> {
     let version = conn
         .shm_query_version()
         .map_err(|e| e.to_string())?
@@ -317,6 +317,7 @@ fn shm_segments(conn: &RustConnection, g: Geometry) -> Result<[Arc<Segment>; 2],
     }
     let len = (g.width as usize * g.height as usize * 4).max(4);
     Ok([
+        Arc::new(Segment::attach(conn, len)?),
         Arc::new(Segment::attach(conn, len)?),
         Arc::new(Segment::attach(conn, len)?),
     ])

@@ -4,7 +4,7 @@
 //! that, confirms it with a tile compare against the kept picture ([`crate::tiles`]),
 //! and decides what to send ([`plan`]): nothing, a few rectangles, or one full frame;
 //! plus a sharper refresh of tiles that went still. The pieces go to the encoder pool
-//! ([`crate::encode::Pool`]) while the thread moves on to the next capture (two
+//! ([`crate::encode::Pool`]) while the thread moves on to the next capture (three
 //! shared-memory segments take turns), and are published as one [`Update`] to every
 //! `/ws` viewer ([`viewer`]). Keyframes for viewers who join or fall behind, and
 //! whole-screen JPEGs for MJPEG readers, are encoded from the kept picture only when
@@ -490,13 +490,13 @@ impl<'a> Engine<'a> {
             let picture = self
                 .picture
                 .get_or_insert_with(|| Picture::new(self.width, self.height, layout));
-            for p in &pixels {
+            captured = pixels.into_iter().map(Arc::new).collect();
+            for p in &captured {
                 picture.update(p, &p.rect, fresh, &mut changed);
             }
             if changed.is_empty() {
                 stats.unchanged.fetch_add(1, Ordering::Relaxed);
             }
-            captured = pixels.into_iter().map(Arc::new).collect();
         }
         let Some(picture) = self.picture.as_ref() else {
             return;
