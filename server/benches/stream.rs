@@ -484,16 +484,7 @@ async fn ws_scene(url: &str, viewers: usize, server: u32, xserver: u32) -> Row {
     }
     Row {
         threads,
-        mbit: bytes as f64 * 8.0 / secs / 1e6,
-        updates: updates as f64 / secs,
-        cpu: cpu / secs * 100.0,
-        x_cpu: x_cpu / secs * 100.0,
-        ms_per_update: if updates > 0 {
-            cpu * 1e3 / updates as f64
-        } else {
-            0.0
-        },
-        after_first: bytes,
+        ..Row::measured(bytes, updates, cpu, x_cpu, secs)
     }
 }
 
@@ -538,19 +529,7 @@ fn ffmpeg_scene(display: &str, fps: u32, xserver: u32) -> Row {
     let (cpu, x_cpu) = (cpu_secs(pid) - c0, cpu_secs(xserver) - x0);
     let _ = child.kill();
     let _ = child.wait();
-    Row {
-        mbit: bytes as f64 * 8.0 / secs / 1e6,
-        updates: parts as f64 / secs,
-        cpu: cpu / secs * 100.0,
-        x_cpu: x_cpu / secs * 100.0,
-        ms_per_update: if parts > 0 {
-            cpu * 1e3 / parts as f64
-        } else {
-            0.0
-        },
-        after_first: bytes,
-        threads: String::new(),
-    }
+    Row::measured(bytes, parts, cpu, x_cpu, secs)
 }
 
 /// A free TCP port on loopback.
@@ -637,14 +616,29 @@ async fn tigervnc_scene(display: &str, xserver: u32) -> Option<Row> {
     );
     browser.close().await;
     Some(Row {
-        mbit: bytes as f64 * 8.0 / secs / 1e6,
         updates: f64::NAN,
-        cpu: cpu / secs * 100.0,
-        x_cpu: x_cpu / secs * 100.0,
         ms_per_update: f64::NAN,
-        after_first: bytes,
-        threads: String::new(),
+        ..Row::measured(bytes, 0, cpu, x_cpu, secs)
     })
+}
+
+impl Row {
+    /// `bytes` and `updates` delivered, `cpu` and `x_cpu` seconds used, over `secs`.
+    fn measured(bytes: u64, updates: u64, cpu: f64, x_cpu: f64, secs: f64) -> Row {
+        Row {
+            threads: String::new(),
+            mbit: bytes as f64 * 8.0 / secs / 1e6,
+            updates: updates as f64 / secs,
+            cpu: cpu / secs * 100.0,
+            x_cpu: x_cpu / secs * 100.0,
+            ms_per_update: if updates > 0 {
+                cpu * 1e3 / updates as f64
+            } else {
+                0.0
+            },
+            after_first: bytes,
+        }
+    }
 }
 
 fn print_row(name: &str, who: &str, r: &Row) {

@@ -594,42 +594,65 @@ impl<'a> Engine<'a> {
                 header: self.header(seq, capture_us, input_seq, rect, quality, flags, i, count),
             })
             .collect();
+        self.submit(
+            pieces,
+            "frame",
+            move |shared, messages| {
+                let update = Arc::new(Update {
+                    seq,
+                    prev,
+                    key,
+                    messages,
+                });
+                shared.stats.published.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .stats
+                    .bytes
+                    .fetch_add(update.bytes() as u64, Ordering::Relaxed);
+                if key {
+                    shared.keyframe.send_replace(Some(Arc::new(Keyframe {
+                        covers: seq,
+                        update: update.clone(),
+                    })));
+                }
+                let _ = shared.updates.send(update);
+            },
+            |st, ok| {
+                st.update_in_flight = false;
+                // A lost update: viewers see the gap; the next one is a full frame for all.
+                st.resync |= !ok;
+            },
+        );
+    }
+
+    /// Encodes `pieces` on the pool. `publish` gets their messages, unless the pipeline
+    /// went idle meanwhile; a failure is counted and logged as `what`. Then `finish`
+    /// (told whether it worked) clears the caller's in-flight flag, and the capture
+    /// thread wakes.
+    fn submit(
+        &self,
+        pieces: Vec<Piece>,
+        what: &'static str,
+        publish: impl FnOnce(&Shared, Vec<bytes::Bytes>) + Send + 'static,
+        finish: fn(&mut State, bool),
+    ) {
         let shared = self.shared.clone();
         let epoch = shared.epoch.load(Ordering::SeqCst);
         self.pool.submit(
             pieces,
             Box::new(move |result| {
+                let ok = result.is_ok();
                 match result {
-                    Ok(messages) => {
-                        let update = Arc::new(Update {
-                            seq,
-                            prev,
-                            key,
-                            messages,
-                        });
-                        shared.stats.published.fetch_add(1, Ordering::Relaxed);
-                        shared
-                            .stats
-                            .bytes
-                            .fetch_add(update.bytes() as u64, Ordering::Relaxed);
-                        if shared.epoch.load(Ordering::SeqCst) == epoch {
-                            if key {
-                                shared.keyframe.send_replace(Some(Arc::new(Keyframe {
-                                    covers: seq,
-                                    update: update.clone(),
-                                })));
-                            }
-                            let _ = shared.updates.send(update);
-                        }
+                    Ok(messages) if shared.epoch.load(Ordering::SeqCst) == epoch => {
+                        publish(&shared, messages)
                     }
+                    Ok(_) => {}
                     Err(e) => {
-                        // Viewers see the gap; the next update is a full frame for all.
                         shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(cause = %e, seq, "encode failed; frame skipped");
-                        shared.lock().resync = true;
+                        tracing::warn!(cause = %e, "{what} encode failed; skipped");
                     }
                 }
-                shared.done(|st| st.update_in_flight = false);
+                shared.done(|st| finish(st, ok));
             }),
         );
     }
@@ -705,32 +728,22 @@ impl<'a> Engine<'a> {
                 ),
             })
             .collect();
-        let shared = self.shared.clone();
-        let epoch = shared.epoch.load(Ordering::SeqCst);
-        self.pool.submit(
+        self.submit(
             pieces,
-            Box::new(move |result| {
-                match result {
-                    Ok(messages) if shared.epoch.load(Ordering::SeqCst) == epoch => {
-                        shared.stats.keyframes.fetch_add(1, Ordering::Relaxed);
-                        let update = Arc::new(Update {
-                            seq: covers,
-                            prev: covers,
-                            key: true,
-                            messages,
-                        });
-                        shared
-                            .keyframe
-                            .send_replace(Some(Arc::new(Keyframe { covers, update })));
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(cause = %e, "keyframe encode failed");
-                    }
-                }
-                shared.done(|st| st.key_in_flight = false);
-            }),
+            "keyframe",
+            move |shared, messages| {
+                shared.stats.keyframes.fetch_add(1, Ordering::Relaxed);
+                let update = Arc::new(Update {
+                    seq: covers,
+                    prev: covers,
+                    key: true,
+                    messages,
+                });
+                shared
+                    .keyframe
+                    .send_replace(Some(Arc::new(Keyframe { covers, update })));
+            },
+            |st, _| st.key_in_flight = false,
         );
     }
 
@@ -778,29 +791,21 @@ impl<'a> Engine<'a> {
             pixels: Arc::new(picture.copy(full)),
             header,
         };
-        let shared = self.shared.clone();
-        let epoch = shared.epoch.load(Ordering::SeqCst);
-        self.pool.submit(
+        self.submit(
             vec![piece],
-            Box::new(move |result| {
-                match result.map(|mut m| m.pop()) {
-                    Ok(Some(message)) if shared.epoch.load(Ordering::SeqCst) == epoch => {
-                        shared.stats.wholes.fetch_add(1, Ordering::Relaxed);
-                        let jpeg = message.slice(FRAME_HEADER_LEN..);
-                        shared.whole.send_replace(Some(Arc::new(Whole {
-                            covers,
-                            header,
-                            jpeg,
-                        })));
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(cause = %e, "whole-frame encode failed");
-                    }
+            "whole-frame",
+            move |shared, mut messages| {
+                if let Some(message) = messages.pop() {
+                    shared.stats.wholes.fetch_add(1, Ordering::Relaxed);
+                    let jpeg = message.slice(FRAME_HEADER_LEN..);
+                    shared.whole.send_replace(Some(Arc::new(Whole {
+                        covers,
+                        header,
+                        jpeg,
+                    })));
                 }
-                shared.done(|st| st.whole_in_flight = false);
-            }),
+            },
+            |st, _| st.whole_in_flight = false,
         );
     }
 }
