@@ -68,11 +68,18 @@ impl Sequencer {
         Self::default()
     }
 
-    /// Sets the next sequence number on `msg`.
+    /// Sets the next sequence number on `msg` (input only; an ack is not numbered).
     pub fn stamp(&mut self, mut msg: ClientMessage) -> ClientMessage {
-        self.last += 1;
-        *msg.seq_mut() = Some(self.last);
+        if let Some(seq) = msg.seq_mut() {
+            self.last += 1;
+            *seq = Some(self.last);
+        }
         msg
+    }
+
+    /// The number of the last input stamped (0: none yet).
+    pub fn last(&self) -> u64 {
+        self.last
     }
 }
 

@@ -1,4 +1,6 @@
-//! What the overlay shows: connection state, fps, bandwidth, latency, role.
+//! What the overlay shows: connection state, role, fps, bandwidth, quality, the round
+//! trip the server measures from acks, and click-to-photon: from sending an input
+//! event to drawing the first frame whose header says it was applied.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -57,6 +59,50 @@ pub fn format_bandwidth(bytes_per_second: f64) -> String {
     }
 }
 
+/// Click-to-photon: when each input event went out, until a drawn frame's header
+/// (`input_seq`) says the desktop had it. Keeps the last [`Photon::KEEP`] events.
+#[derive(Debug, Default)]
+pub struct Photon {
+    sent: VecDeque<(u64, f64)>,
+}
+
+impl Photon {
+    /// Events remembered at most (older ones are forgotten unmeasured).
+    pub const KEEP: usize = 256;
+
+    /// No events yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Input event `seq` was sent at `now_ms`.
+    pub fn sent(&mut self, seq: u64, now_ms: f64) {
+        if self.sent.len() == Self::KEEP {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((seq, now_ms));
+    }
+
+    /// A frame showing every input up to `input_seq` was drawn at `now_ms`: the time
+    /// since the oldest event it is the first to show, if any.
+    pub fn drawn(&mut self, input_seq: u64, now_ms: f64) -> Option<f64> {
+        let mut oldest = None;
+        while let Some(&(seq, at)) = self.sent.front() {
+            if seq > input_seq {
+                break;
+            }
+            self.sent.pop_front();
+            oldest.get_or_insert(now_ms - at);
+        }
+        oldest
+    }
+
+    /// Forgets everything (the connection was replaced).
+    pub fn clear(&mut self) {
+        self.sent.clear();
+    }
+}
+
 /// Where the connection is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ConnState {
@@ -84,9 +130,12 @@ pub struct Status {
     pub fps: f64,
     /// Bytes received per second.
     pub bytes_per_second: f64,
-    /// `Date.now()` minus the latest drawn frame's capture time, ms. A difference of
-    /// two machines' clocks, so it includes their offset.
-    pub latency_ms: Option<f64>,
+    /// JPEG quality of the latest drawn frame.
+    pub quality: Option<u8>,
+    /// Round trip from the server sending a frame to its ack, ms (the server's `stats`).
+    pub rtt_ms: Option<f64>,
+    /// The latest click-to-photon time, ms.
+    pub photon_ms: Option<f64>,
     /// The latest server error, while it is fresh.
     pub error: Option<String>,
 }
@@ -122,8 +171,14 @@ impl Status {
                 self.fps,
                 format_bandwidth(self.bytes_per_second)
             );
-            if let Some(ms) = self.latency_ms {
-                let _ = write!(s, " · latency {ms:.0} ms (clock diff)");
+            if let Some(q) = self.quality {
+                let _ = write!(s, " · q{q}");
+            }
+            if let Some(ms) = self.rtt_ms {
+                let _ = write!(s, " · rtt {ms:.0} ms");
+            }
+            if let Some(ms) = self.photon_ms {
+                let _ = write!(s, " · click-to-photon {ms:.0} ms");
             }
         }
         if let Some(e) = &self.error {
@@ -167,7 +222,9 @@ mod tests {
             input: true,
             fps: 29.6,
             bytes_per_second: 1_400_000.0,
-            latency_ms: Some(41.2),
+            quality: Some(80),
+            rtt_ms: Some(21.4),
+            photon_ms: Some(38.6),
             error: None,
         }
     }
@@ -176,7 +233,7 @@ mod tests {
     fn status_line_shows_everything_while_connected() {
         assert_eq!(
             status().line(),
-            "connected · control · 30 fps · 1.4 MB/s · latency 41 ms (clock diff)"
+            "connected · control · 30 fps · 1.4 MB/s · q80 · rtt 21 ms · click-to-photon 39 ms"
         );
         let s = Status {
             error: Some("input refused; view only".into()),
@@ -192,6 +249,22 @@ mod tests {
             ..status()
         };
         assert_eq!(s.line(), "disconnected; retrying in 2.0 s");
+    }
+
+    #[test]
+    fn click_to_photon_runs_from_an_event_to_the_first_frame_that_shows_it() {
+        let mut p = Photon::new();
+        p.sent(1, 1000.0);
+        p.sent(2, 1010.0);
+        p.sent(3, 1020.0);
+        assert_eq!(p.drawn(0, 1030.0), None, "a frame from before any input");
+        assert_eq!(p.drawn(2, 1050.0), Some(50.0), "from the oldest it shows");
+        assert_eq!(p.drawn(2, 1060.0), None, "already measured");
+        assert_eq!(p.drawn(3, 1070.0), Some(50.0));
+        for i in 0..1000 {
+            p.sent(100 + i, 0.0);
+        }
+        assert_eq!(p.sent.len(), Photon::KEEP, "bounded");
     }
 
     #[test]

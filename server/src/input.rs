@@ -285,6 +285,8 @@ impl Desktop {
                 }
             }
             ClientMessage::Text { text, .. } => self.enigo.text(text),
+            // Not input: the socket handles acks and never sends them here.
+            ClientMessage::Ack { .. } => Ok(()),
         }
     }
 

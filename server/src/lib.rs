@@ -90,6 +90,10 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let local = listener.local_addr()?;
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                http::conn::tune(tcp)
+            });
         let listener = Gated::new(listener, self.config.unauthenticated_timeout);
         let (router, stop_tx) = self.router(local, false);
         axum::serve(
@@ -128,6 +132,7 @@ impl App {
             stopping,
             viewers: limits::Viewers::new(self.config.max_clients),
             max_input_rate: self.config.max_input_rate,
+            quality: self.config.quality,
         };
         let guard = http::Guard::new(&self.config, local, tls, http::CSP_SCRIPT_HASHES);
         (http::router(state, Arc::new(guard)), stop_tx)

@@ -66,6 +66,16 @@ impl TileSet {
         self.flags[(row * self.cols + col) as usize]
     }
 
+    /// Marks every tile `area` touches.
+    pub fn mark(&mut self, area: &Rect) {
+        let (cols, rows) = self.span(area);
+        for row in rows {
+            for col in cols.clone() {
+                self.set(col, row);
+            }
+        }
+    }
+
     /// Unmarks every tile.
     pub fn clear(&mut self) {
         self.flags.fill(false);

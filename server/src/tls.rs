@@ -130,6 +130,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                crate::http::conn::tune(&tcp);
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     tracing::warn!(%peer, "too many TLS handshakes at once; closing");
                     continue;

@@ -131,6 +131,17 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
     },
+    /// The client has drawn every frame up to frame `seq` (the frame header's sequence
+    /// number; not an input number). The server keeps only a small window of frames in
+    /// flight to a client that acks, and measures the link from the ack timing.
+    Ack {
+        /// The newest frame drawn.
+        #[serde(rename = "seq")]
+        frame: u64,
+        /// How long decoding and drawing it took, milliseconds (informational).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decode_ms: Option<f64>,
+    },
 }
 
 /// Machine-readable reason in an `error` message.
@@ -176,6 +187,18 @@ pub enum ServerMessage {
     Role {
         /// The new role.
         role: Role,
+    },
+    /// What the server measures of this connection, about once a second to a client
+    /// that acks.
+    Stats {
+        /// Smoothed round trip from sending a frame to its ack, milliseconds.
+        rtt_ms: f64,
+        /// Bytes acknowledged per second over the last second, as kilobits per second.
+        kbps: f64,
+        /// JPEG quality this connection gets now.
+        quality: u8,
+        /// Frames sent per second over the last second.
+        fps: f64,
     },
     /// A client message was refused; the connection stays open.
     Error {
@@ -269,6 +292,13 @@ impl ClientMessage {
                     ))
                 }
             }
+            ClientMessage::Ack { decode_ms, .. } => match decode_ms {
+                Some(ms) if !ms.is_finite() || *ms < 0.0 => Err(InvalidMessage::new(
+                    ErrorCode::OutOfRange,
+                    "decode_ms out of range; expected milliseconds, 0 or more",
+                )),
+                _ => Ok(()),
+            },
             ClientMessage::Text { text, .. } => {
                 let n = text.chars().count();
                 if n == 0 || n > MAX_TEXT_CHARS {
@@ -283,7 +313,7 @@ impl ClientMessage {
         }
     }
 
-    /// The optional input sequence number.
+    /// The optional input sequence number (`None` for an ack, which is not input).
     pub fn seq(&self) -> Option<u64> {
         match self {
             ClientMessage::Click { seq, .. }
@@ -293,11 +323,12 @@ impl ClientMessage {
             | ClientMessage::Wheel { seq, .. }
             | ClientMessage::Key { seq, .. }
             | ClientMessage::Text { seq, .. } => *seq,
+            ClientMessage::Ack { .. } => None,
         }
     }
 
-    /// The input sequence number, to set it.
-    pub fn seq_mut(&mut self) -> &mut Option<u64> {
+    /// The input sequence number, to set it; `None` for an ack (it is not input).
+    pub fn seq_mut(&mut self) -> Option<&mut Option<u64>> {
         match self {
             ClientMessage::Click { seq, .. }
             | ClientMessage::DoubleClick { seq, .. }
@@ -305,8 +336,14 @@ impl ClientMessage {
             | ClientMessage::Move { seq, .. }
             | ClientMessage::Wheel { seq, .. }
             | ClientMessage::Key { seq, .. }
-            | ClientMessage::Text { seq, .. } => seq,
+            | ClientMessage::Text { seq, .. } => Some(seq),
+            ClientMessage::Ack { .. } => None,
         }
+    }
+
+    /// Whether this is input for the desktop (everything but an ack).
+    pub fn is_input(&self) -> bool {
+        !matches!(self, ClientMessage::Ack { .. })
     }
 
     /// Serializes to the JSON text sent on the socket.
@@ -427,6 +464,33 @@ mod tests {
     }
 
     #[test]
+    fn an_ack_names_the_frame_and_is_not_input() {
+        let m = ClientMessage::parse(r#"{"type":"ack","seq":42,"decode_ms":3.5}"#).expect("ack");
+        assert_eq!(
+            m,
+            ClientMessage::Ack {
+                frame: 42,
+                decode_ms: Some(3.5)
+            }
+        );
+        assert!(!m.is_input());
+        assert_eq!(
+            m.seq(),
+            None,
+            "its seq is a frame number, not an input number"
+        );
+        let mut plain = ClientMessage::parse(r#"{"type":"ack","seq":7}"#).expect("ack");
+        assert!(plain.seq_mut().is_none());
+        assert_eq!(plain.to_json(), r#"{"type":"ack","seq":7}"#);
+        let bad = ClientMessage::parse(r#"{"type":"ack","seq":7,"decode_ms":-1}"#);
+        assert_eq!(bad.map_err(|e| e.code), Err(ErrorCode::OutOfRange));
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"ack"}"#).map_err(|e| e.code),
+            Err(ErrorCode::BadMessage)
+        );
+    }
+
+    #[test]
     fn server_messages_round_trip() {
         let hello = ServerMessage::Hello {
             width: 1280,
@@ -445,6 +509,15 @@ mod tests {
             message: "view only".into(),
         };
         assert!(err.to_json().contains(r#""code":"view_only""#));
+        let stats = ServerMessage::Stats {
+            rtt_ms: 21.5,
+            kbps: 7800.0,
+            quality: 60,
+            fps: 29.5,
+        };
+        let json = stats.to_json();
+        assert!(json.starts_with(r#"{"type":"stats""#), "{json}");
+        assert_eq!(ServerMessage::parse(&json), Ok(stats));
     }
 
     #[test]

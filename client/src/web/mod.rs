@@ -35,7 +35,7 @@ use crate::connect::{Backoff, Sequencer};
 use crate::frames::Composer;
 use crate::gesture::Gestures;
 use crate::keys::Keyboard;
-use crate::stats::{ConnState, RateMeter, Status};
+use crate::stats::{ConnState, Photon, RateMeter, Status};
 use crate::wheel::Wheel;
 
 use overlay::Overlay;
@@ -117,6 +117,7 @@ struct State {
     have_picture: bool,
     fps: RateMeter,
     bytes: RateMeter,
+    photon: Photon,
     animation_frame_requested: bool,
     gesture_timer: Option<i32>,
     overlay_text: String,
@@ -201,7 +202,9 @@ impl App {
                 input: true,
                 fps: 0.0,
                 bytes_per_second: 0.0,
-                latency_ms: None,
+                quality: None,
+                rtt_ms: None,
+                photon_ms: None,
                 error: None,
             },
             error_until_ms: 0.0,
@@ -216,6 +219,7 @@ impl App {
             have_picture: false,
             fps: RateMeter::new(),
             bytes: RateMeter::new(),
+            photon: Photon::new(),
             animation_frame_requested: false,
             gesture_timer: None,
             overlay_text: String::new(),

@@ -182,8 +182,11 @@ impl App {
         }
         self.paint(&s);
         s.fps.record(now, frames);
-        // Two machines' clocks: only meaningful when they are in sync (same host, NTP).
-        s.status.latency_ms = Some(js_sys::Date::now() - newest.capture_us as f64 / 1000.0);
+        s.status.quality = Some(newest.quality).filter(|q| *q > 0);
+        if let Some(ms) = s.photon.drawn(newest.input_seq, js_sys::Date::now()) {
+            s.status.photon_ms = Some(ms);
+        }
+        s.ack(newest.seq);
     }
 
     /// Resizes the picture if a rectangle says the screen has another size (or, from a

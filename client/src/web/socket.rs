@@ -34,6 +34,22 @@ impl State {
                 console::warn_2(&JsValue::from_str("deskcast: send failed"), &e);
                 return;
             }
+            if let Some(seq) = msg.seq() {
+                self.photon.sent(seq, js_sys::Date::now());
+            }
+        }
+    }
+
+    /// Tells the server frame `seq` (and all before it) is drawn: it sends the next
+    /// ones only as fast as they are drawn. Any role acks.
+    pub(super) fn ack(&self, seq: u64) {
+        let Some(ws) = &self.ws else { return };
+        let ack = ClientMessage::Ack {
+            frame: seq,
+            decode_ms: None,
+        };
+        if let Err(e) = ws.send_with_str(&ack.to_json()) {
+            console::warn_2(&JsValue::from_str("deskcast: ack failed"), &e);
         }
     }
 
@@ -96,6 +112,8 @@ impl App {
             let _ = old.close();
         }
         s.forget_input();
+        s.photon.clear();
+        s.status.rtt_ms = None;
         for stale in s.frames.clear() {
             stale.bitmap.close();
         }
@@ -188,6 +206,9 @@ impl App {
                     s.forget_input();
                 }
                 s.status.role = Some(role);
+            }
+            ServerMessage::Stats { rtt_ms, .. } => {
+                s.status.rtt_ms = Some(rtt_ms);
             }
             ServerMessage::Error { code, message } => {
                 console::warn_1(&JsValue::from_str(&format!(

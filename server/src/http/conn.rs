@@ -27,6 +27,22 @@ pub struct Gated<L> {
     timeout: Duration,
 }
 
+/// Bytes of not-yet-sent data the kernel may hold on a socket before it stops
+/// taking more (`TCP_NOTSENT_LOWAT`): frames wait in the server, where newer ones can
+/// replace them, not in a kernel buffer.
+pub const NOTSENT_LOWAT: u32 = 16 * 1024;
+
+/// Sets `TCP_NODELAY` (no Nagle delay on small messages such as acks and input
+/// replies) and [`NOTSENT_LOWAT`] on an accepted socket; failures only cost latency.
+pub fn tune(tcp: &tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(cause = %e, "cannot set TCP_NODELAY");
+    }
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_notsent_lowat(NOTSENT_LOWAT) {
+        tracing::debug!(cause = %e, "cannot set TCP_NOTSENT_LOWAT");
+    }
+}
+
 impl<L> Gated<L> {
     /// Wraps `inner`.
     pub fn new(inner: L, timeout: Duration) -> Self {

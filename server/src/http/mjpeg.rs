@@ -1,8 +1,12 @@
 //! The classic routes: `/video_feed` (multipart/x-mixed-replace), `/mjpeg`, `/snapshot.jpg`.
 //!
-//! Each part carries `Content-Type` and `Content-Length`, and the boundary is written
-//! right after each JPEG (as ustreamer does) so a browser shows a frame as soon as it
-//! arrives instead of waiting for the next one.
+//! Browsers show a part of `multipart/x-mixed-replace` only once the next part has
+//! begun (Chromium: crbug 527446), so each JPEG is followed at once by the boundary and
+//! the headers of the part after it ("advance headers", as ustreamer does): a change
+//! shows when its frame arrives, not when the next one does, seconds later on a still
+//! screen. The first part has a `Content-Length`; the later ones end at their boundary.
+//! Whole-screen JPEGs are encoded only while someone reads, and a slow reader takes
+//! the newest frame when its socket drains (nothing queues).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -46,20 +50,22 @@ pub async fn style() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
 }
 
+/// The boundary and headers of the part that comes next, sent right after a JPEG.
+const NEXT_PART: &str = "\r\n--frame\r\nContent-Type: image/jpeg\r\n\r\n";
+
 fn part(jpeg: &Bytes, first: bool) -> Bytes {
     let mut b = BytesMut::with_capacity(jpeg.len() + 128);
     if first {
-        b.put_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        b.put_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                jpeg.len()
+            )
+            .as_bytes(),
+        );
     }
-    b.put_slice(
-        format!(
-            "Content-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-            jpeg.len()
-        )
-        .as_bytes(),
-    );
     b.put_slice(jpeg);
-    b.put_slice(format!("\r\n--{BOUNDARY}\r\n").as_bytes());
+    b.put_slice(NEXT_PART.as_bytes());
     b.freeze()
 }
 

@@ -3,6 +3,7 @@
 
 mod assets;
 pub mod conn;
+pub mod flow;
 pub mod guard;
 mod mjpeg;
 mod ws;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub viewers: Viewers,
     /// Most input events per second per client (`--max-input-rate`).
     pub max_input_rate: u32,
+    /// The stream's JPEG quality (`--quality`): where each viewer's quality starts.
+    pub quality: u8,
 }
 
 impl AppState {

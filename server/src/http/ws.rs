@@ -24,6 +24,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::flow::Flow;
 use super::guard::Access;
 use super::AppState;
 use crate::input::{key_for_code, SendError};
@@ -31,6 +32,9 @@ use crate::limits::{InputBudget, Verdict, ViewerSlot};
 
 /// WebSocket close code for "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
+
+/// How often flow control looks at a stalled viewer and sends `stats`.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 /// How often the server pings each client.
 const PING_EVERY: Duration = Duration::from_secs(10);
@@ -150,10 +154,16 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     }
 
     let (control_tx, mut control_rx) = mpsc::channel::<Message>(16);
+    // Acks are cumulative: when this fills up, dropping one loses nothing.
+    let (ack_tx, mut ack_rx) = mpsc::channel::<u64>(64);
     let (send_seat, send_controlling) = (app.seat.clone(), controlling.clone());
+    let quality = app.quality;
     let mut send_task = tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = tokio::time::interval(STATS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flow = Flow::new(quality, Instant::now());
         loop {
             tokio::select! {
                 biased;
@@ -182,7 +192,12 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         }
                     }
                 }
-                update = viewer.next() => {
+                ack = ack_rx.recv() => {
+                    let Some(seq) = ack else { break };
+                    flow.acked(seq, Instant::now());
+                }
+                // Only while the window has room: meanwhile changes merge (see Flow).
+                update = viewer.next(flow.quality()), if flow.may_send() => {
                     let Some(update) = update else { break };
                     // All rectangles of a frame in one write.
                     let mut failed = false;
@@ -194,6 +209,22 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     }
                     if failed || sink.flush().await.is_err() {
                         break;
+                    }
+                    flow.sent(update.seq, update.bytes(), Instant::now());
+                }
+                _ = tick.tick() => {
+                    flow.tick(Instant::now());
+                    if flow.is_acking() {
+                        let (bytes, fps) = flow.rates();
+                        let stats = ServerMessage::Stats {
+                            rtt_ms: flow.rtt().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+                            kbps: bytes * 8.0 / 1e3,
+                            quality: flow.quality(),
+                            fps,
+                        };
+                        if sink.send(text(&stats)).await.is_err() {
+                            break;
+                        }
                     }
                 }
                 _ = ping.tick() => {
@@ -248,6 +279,11 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     Err(e) => {
                         tracing::debug!(cause = %e, "bad client message");
                         Some(error(e.code, e.message))
+                    }
+                    // Not input: any role may ack, and acks skip the input budget.
+                    Ok(ClientMessage::Ack { frame, .. }) => {
+                        let _ = ack_tx.try_send(frame);
+                        None
                     }
                     // Releases skip the rate budget: dropping one would leave a key held.
                     Ok(m) if is_release(&m) => {

@@ -78,6 +78,8 @@ struct State {
     whole_in_flight: bool,
     /// An update failed to encode: the next one is a full frame for everyone.
     resync: bool,
+    /// Viewers behind the stream wait for these, each encoded for that viewer alone.
+    catch_ups: Vec<viewer::CatchUp>,
 }
 
 /// Shortest gap between two captures when input asks for an early one (the app needs a
@@ -107,6 +109,8 @@ struct Shared {
     latest: AtomicU64,
     /// Bumped each time the pipeline goes idle: deliveries from before are dropped.
     epoch: AtomicU64,
+    /// The stream's JPEG quality (`--quality`).
+    quality: u8,
 }
 
 impl Shared {
@@ -159,6 +163,7 @@ impl Pipeline {
                 key_in_flight: false,
                 whole_in_flight: false,
                 resync: false,
+                catch_ups: Vec::new(),
             }),
             wake: Condvar::new(),
             stats: Arc::new(Stats::default()),
@@ -167,6 +172,7 @@ impl Pipeline {
             whole: watch::channel(None).0,
             latest: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
+            quality: quality.clamp(1, 100),
         });
         let period = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
         let thread_shared = shared.clone();
@@ -209,6 +215,9 @@ impl Pipeline {
             keyframes,
             at: None,
             min_cover,
+            lossy: Vec::new(),
+            lossy_since: None,
+            pending: None,
         }
     }
 
@@ -370,6 +379,7 @@ impl<'a> Engine<'a> {
             }
             self.serve_keyframe();
             self.serve_whole();
+            self.serve_catch_ups();
         }
     }
 
@@ -432,6 +442,7 @@ impl<'a> Engine<'a> {
         let mut st = self.shared.lock();
         st.key_wanted = false;
         st.whole_wanted = false;
+        st.catch_ups.clear();
         tracing::debug!("pipeline idle");
     }
 
@@ -586,6 +597,7 @@ impl<'a> Engine<'a> {
         }
         self.shared.latest.store(seq, Ordering::SeqCst);
         let count = pieces.len();
+        let rects: Vec<Rect> = pieces.iter().map(|(_, rect, _, _)| *rect).collect();
         let pieces = pieces
             .into_iter()
             .enumerate()
@@ -603,6 +615,7 @@ impl<'a> Engine<'a> {
                     prev,
                     key,
                     messages,
+                    rects,
                 });
                 shared.stats.published.fetch_add(1, Ordering::Relaxed);
                 shared
@@ -738,6 +751,7 @@ impl<'a> Engine<'a> {
                     prev: covers,
                     key: true,
                     messages,
+                    rects: vec![full],
                 });
                 shared
                     .keyframe
@@ -807,6 +821,59 @@ impl<'a> Engine<'a> {
             },
             |st, _| st.whole_in_flight = false,
         );
+    }
+}
+
+impl Engine<'_> {
+    /// Encodes, for each viewer that asked, the areas it is behind on, from the kept
+    /// picture at that viewer's quality: one update that brings it to now.
+    fn serve_catch_ups(&mut self) {
+        let requests = std::mem::take(&mut self.shared.lock().catch_ups);
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        let covers = self.seq;
+        let capture_us = now_us();
+        let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
+        for request in requests {
+            let mut tiles = TileSet::new(self.width, self.height);
+            for r in &request.rects {
+                tiles.mark(r);
+            }
+            let mut parts = Vec::new();
+            for rect in tiles.rects(plan::MAX_RECTS) {
+                let pixels = Arc::new(picture.copy(rect));
+                for stripe in plan::stripes(rect, self.pool.size()) {
+                    parts.push((pixels.clone(), stripe));
+                }
+            }
+            let count = parts.len();
+            let rects: Vec<Rect> = parts.iter().map(|(_, r)| *r).collect();
+            let quality = request.quality;
+            let pieces = parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, (pixels, rect))| Piece {
+                    pixels,
+                    header: self.header(covers, capture_us, input_seq, rect, quality, 0, i, count),
+                })
+                .collect();
+            let reply = request.reply;
+            self.submit(
+                pieces,
+                "catch-up",
+                move |_, messages| {
+                    let _ = reply.send(Arc::new(Update {
+                        seq: covers,
+                        prev: covers,
+                        key: false,
+                        messages,
+                        rects,
+                    }));
+                },
+                |_, _| {},
+            );
+        }
     }
 }
 

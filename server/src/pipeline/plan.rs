@@ -52,12 +52,7 @@ pub fn is_full(changed: &TileSet, width: u32, height: u32) -> bool {
 pub fn capture_areas(damage: &[Rect], width: u32, height: u32) -> Vec<Rect> {
     let mut touched = TileSet::new(width, height);
     for r in damage {
-        let aligned = touched.align(r);
-        for row in aligned.y / TILE..aligned.bottom().div_ceil(TILE) {
-            for col in aligned.x / TILE..aligned.right().div_ceil(TILE) {
-                touched.set(col, row);
-            }
-        }
+        touched.mark(r);
     }
     let areas = touched.rects(MAX_CAPTURE_AREAS);
     let total: u64 = areas.iter().map(Rect::area).sum();

@@ -63,7 +63,7 @@ fn still(width: u32, height: u32) -> Still {
 }
 
 async fn next(viewer: &mut Viewer) -> Arc<Update> {
-    tokio::time::timeout(Duration::from_secs(5), viewer.next())
+    tokio::time::timeout(Duration::from_secs(5), viewer.next(100))
         .await
         .expect("an update in time")
         .expect("pipeline alive")
@@ -130,7 +130,7 @@ async fn a_still_screen_is_sent_once_sharp_then_nothing() {
         "{h:?}"
     );
     assert!(h.last().expect("one").is_last());
-    let again = tokio::time::timeout(REFRESH_AFTER * 4, viewer.next()).await;
+    let again = tokio::time::timeout(REFRESH_AFTER * 4, viewer.next(100)).await;
     assert!(
         again.is_err(),
         "nothing more for a still screen, not even a refresh"
@@ -204,7 +204,7 @@ async fn a_changed_region_is_sharpened_once_after_it_went_still() {
         .unwrap_or(0);
     let sharpened: u64 = h.iter().map(|h| u64::from(h.width * h.height)).sum();
     assert!(sharpened >= changed && sharpened < 320 * 240 / 2, "{h:?}");
-    let again = tokio::time::timeout(REFRESH_AFTER * 4, viewer.next()).await;
+    let again = tokio::time::timeout(REFRESH_AFTER * 4, viewer.next(100)).await;
     assert!(again.is_err(), "refreshed once only");
 }
 
