@@ -247,3 +247,70 @@ async fn a_still_screen_sends_nothing_and_one_pixel_sends_one_small_region() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mjpeg_sends_the_next_parts_headers_right_after_each_picture() {
+    use tokio::io::AsyncReadExt;
+    if !have("Xvfb") {
+        return;
+    }
+    let _turn = DISPLAY.lock().await;
+    let x = Xvfb::start(SCREEN.0, SCREEN.1);
+    std::env::set_var("DISPLAY", &x.display);
+    let scene = Scene::open(&x.display, BACKGROUND);
+    scene.window(100, 100, 200, 150, 0xe0c040);
+    let mut config = Config::pattern(1, 1);
+    config.source = SourceSpec::Screen { monitor: 0 };
+    let server = TestServer::start(config).await;
+    let stats = server.stats.clone();
+    let mut feed = mjpeg_connect(&server).await;
+    // Read the first part whole, and what follows it, on a still screen: browsers show
+    // a part once the next one has begun, so its boundary and headers must come now,
+    // not with the next picture (seconds later on a still screen).
+    let next = b"\r\n--frame\r\nContent-Type: image/jpeg\r\n\r\n";
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let (start, len) = loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), feed.read(&mut chunk))
+            .await
+            .expect("data")
+            .expect("read");
+        assert!(n > 0, "stream ended");
+        buf.extend_from_slice(&chunk[..n]);
+        // The part's headers end at the first blank line after its Content-Length
+        // (the HTTP response's own headers end earlier).
+        let Some(cl) = buf.windows(16).position(|w| w == b"Content-Length: ") else {
+            continue;
+        };
+        if let Some(end) = buf[cl..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let len: usize = String::from_utf8_lossy(&buf[cl + 16..cl + end])
+                .trim()
+                .parse()
+                .expect("a Content-Length");
+            break (cl + end + 4, len);
+        }
+    };
+    while buf.len() < start + len + next.len() {
+        let n = tokio::time::timeout(Duration::from_secs(10), feed.read(&mut chunk))
+            .await
+            .expect("data")
+            .expect("read");
+        assert!(n > 0, "stream ended");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(&buf[start..start + 2], &[0xFF, 0xD8], "a JPEG");
+    assert_eq!(
+        &buf[start + len..start + len + next.len()],
+        next,
+        "the next part's headers follow the picture"
+    );
+    let pictures = buf.windows(2).filter(|w| *w == [0xFF, 0xD8]).count();
+    assert_eq!(pictures, 1, "and they came before any second picture");
+    assert_eq!(
+        stats.wholes.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a still screen is encoded once"
+    );
+    drop(feed);
+    server.shutdown().await;
+}
