@@ -748,6 +748,94 @@ fn micro(display: &str) {
     );
 }
 
+const LINK_TOKEN: &str = "bench-link-token-0123456789";
+
+/// The video scene through a shaped link (tbf `rate`, 300 ms buffer, MTU 1500): the
+/// server in a network namespace, one acking viewer outside, as the browser does.
+/// Returns updates/s, Mbit/s and the age of frames on arrival, p50 and p95.
+async fn link_scene(display: &str, rate: &str) -> Option<(f64, f64, f64, f64)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let links = common::netns::Links::create(rate);
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &links.ns, env!("CARGO_BIN_EXE_deskcast")])
+        .args([
+            "--fps", "30", "--bind", "0.0.0.0", "--port", "0", "--token", LINK_TOKEN,
+        ])
+        .args(["--allow-host", &links.addrs[0]])
+        .env("DISPLAY", display)
+        .env("RUST_LOG", "deskcast=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("deskcast in the namespace");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Killed(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let port: u16 = loop {
+        let line = lines.next()?.ok()?;
+        if let Some(rest) = line.split("listens on 0.0.0.0:").nth(1) {
+            break rest.split(':').next()?.trim().parse().ok()?;
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut req = format!("ws://{}:{port}/ws", links.addrs[0])
+        .into_client_request()
+        .ok()?;
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {LINK_TOKEN}").parse().ok()?,
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.ok()?;
+    let ack = |seq: u64| {
+        Message::text(
+            deskcast_shared::ClientMessage::Ack {
+                frame: seq,
+                decode_ms: None,
+            }
+            .to_json(),
+        )
+    };
+    use futures_util::SinkExt as _;
+    ws.send(ack(0)).await.ok()?;
+    let start = Instant::now();
+    let until = tokio::time::Instant::now() + Duration::from_secs(SECONDS + 3);
+    let (mut ages, mut bytes) = (Vec::new(), 0u64);
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(until, ws.next()).await {
+        let Message::Binary(b) = m else { continue };
+        let (h, _) = FrameHeader::decode(&b).ok()?;
+        // The first 3 s carry the keyframe across; count the rest.
+        let counting = start.elapsed() >= Duration::from_secs(3);
+        if counting {
+            bytes += b.len() as u64;
+        }
+        if h.is_last() {
+            if counting {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_micros() as u64;
+                ages.push(now.saturating_sub(h.capture_us) as f64 / 1e3);
+            }
+            ws.send(ack(h.seq)).await.ok()?;
+        }
+    }
+    drop(server);
+    let secs = SECONDS as f64;
+    let p = |q: f64| {
+        let mut v = ages.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Some((
+        ages.len() as f64 / secs,
+        bytes as f64 * 8.0 / secs / 1e6,
+        p(0.5),
+        p(0.95),
+    ))
+}
+
 #[tokio::main]
 async fn main() {
     if let Ok(scene) = std::env::var("DESKCAST_BENCH_ANIMATE") {
@@ -805,4 +893,21 @@ async fn main() {
         }
     }
     println!("\n(bytes: what the first viewer received after its first frame; CPU: % of one core)");
+
+    if common::netns::is_root() && have("ip") && have("tc") {
+        println!("\n640x360 video through a shaped link (tbf, 300 ms buffer, MTU 1500), one acking viewer:\n");
+        println!("| link | updates/s | Mbit/s | frame age p50 | p95 |");
+        println!("|---|---|---|---|---|");
+        let _animation = start_animation(&display, "video");
+        for rate in ["2mbit", "8mbit", "50mbit"] {
+            match link_scene(&display, rate).await {
+                Some((fps, mbit, p50, p95)) => {
+                    println!("| {rate} | {fps:.1} | {mbit:.2} | {p50:.0} ms | {p95:.0} ms |")
+                }
+                None => println!("| {rate} | failed | | | |"),
+            }
+        }
+    } else {
+        println!("\n!!! shaped links skipped: they need root (network namespaces, tc) !!!");
+    }
 }

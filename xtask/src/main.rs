@@ -33,6 +33,8 @@ const PACKAGES: &[&str] = &[
     "xdotool",
     "x11-utils",
     "ffmpeg",
+    // ip and tc (shaped links in network namespaces), ss (socket byte counts).
+    "iproute2",
     "chromium",
     "chromium-driver",
 ];

@@ -197,6 +197,9 @@ impl App {
                 s.status.role = Some(role);
                 s.status.input = input;
                 s.backoff.reset();
+                // "This page acks": the server paces frames by acks from the first one,
+                // so not even the first frames pile up in buffers on a slow link.
+                s.ack(0);
                 if s.image != Some((width, height)) {
                     self.set_image_size(&mut s, width, height);
                 }

@@ -1,7 +1,8 @@
 //! Per-viewer flow control: a small window of frames in flight, sized from what the
 //! acks measure, and the JPEG quality that keeps frames young on the link.
 //!
-//! A client that acks (`{"type":"ack","seq":N}` once it has drawn frame N) gets a new
+//! A client that acks (`{"type":"ack","seq":N}` once it has drawn frame N; `seq` 0 at
+//! once to say it will, so that not even its first frames pile up) gets a new
 //! frame only while fewer than [`MAX_FRAMES_IN_FLIGHT`] are unacknowledged and their
 //! bytes fit the window (about [`WINDOW_TIME`] of the measured throughput). Frames
 //! that could not go meanwhile are not queued: the viewer catches up on what changed

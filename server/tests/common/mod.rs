@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod browser;
+pub mod netns;
 pub mod xclient;
 pub mod xscene;
 
