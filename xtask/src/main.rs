@@ -40,13 +40,8 @@ const PACKAGES: &[&str] = &[
 ];
 
 /// Debian packages only `cargo xtask bench` needs: the peers it measures deskcast
-/// against (TigerVNC's scraping server, websockify, noVNC) and `ss` for their traffic.
-const BENCH_PACKAGES: &[&str] = &[
-    "tigervnc-scraping-server",
-    "websockify",
-    "novnc",
-    "iproute2",
-];
+/// against (TigerVNC's scraping server, websockify, noVNC).
+const BENCH_PACKAGES: &[&str] = &["tigervnc-scraping-server", "websockify", "novnc"];
 
 const TRUNK_VERSION: &str = "0.21.14";
 
