@@ -863,8 +863,17 @@ async fn main() {
         conn.free_pixmap(pixmap).expect("free");
         let _ = conn.get_input_focus().map(|c| c.reply());
     }
-    micro(&display);
+    // DESKCAST_BENCH=links runs only the shaped-link section.
+    let only_links = std::env::var("DESKCAST_BENCH").is_ok_and(|v| v == "links");
+    if !only_links {
+        micro(&display);
+        scenes(&display, xpid).await;
+    }
+    links(&display).await;
+}
 
+async fn scenes(display: &str, xpid: u32) {
+    let display = display.to_string();
     println!("\n| scene | who | Mbit/s | upd/s | CPU | X CPU | ms/upd | bytes |");
     println!("|---|---|---|---|---|---|---|---|");
     let scenes: [(&str, Option<&str>, u32, usize); 5] = [
@@ -893,14 +902,16 @@ async fn main() {
         }
     }
     println!("\n(bytes: what the first viewer received after its first frame; CPU: % of one core)");
+}
 
+async fn links(display: &str) {
     if common::netns::is_root() && have("ip") && have("tc") {
         println!("\n640x360 video through a shaped link (tbf, 300 ms buffer, MTU 1500), one acking viewer:\n");
         println!("| link | updates/s | Mbit/s | frame age p50 | p95 |");
         println!("|---|---|---|---|---|");
-        let _animation = start_animation(&display, "video");
+        let _animation = start_animation(display, "video");
         for rate in ["2mbit", "8mbit", "50mbit"] {
-            match link_scene(&display, rate).await {
+            match link_scene(display, rate).await {
                 Some((fps, mbit, p50, p95)) => {
                     println!("| {rate} | {fps:.1} | {mbit:.2} | {p50:.0} ms | {p95:.0} ms |")
                 }

@@ -199,6 +199,9 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                 // Only while the window has room: meanwhile changes merge (see Flow).
                 update = viewer.next(flow.quality()), if flow.may_send() => {
                     let Some(update) = update else { break };
+                    if update.messages.is_empty() {
+                        continue;
+                    }
                     // All rectangles of a frame in one write.
                     let mut failed = false;
                     for message in &update.messages {

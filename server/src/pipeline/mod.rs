@@ -598,6 +598,9 @@ impl<'a> Engine<'a> {
         self.shared.latest.store(seq, Ordering::SeqCst);
         let count = pieces.len();
         let rects: Vec<Rect> = pieces.iter().map(|(_, rect, _, _)| *rect).collect();
+        for rect in &rects {
+            self.tiles.sent_in(rect, seq);
+        }
         let pieces = pieces
             .into_iter()
             .enumerate()
@@ -836,10 +839,16 @@ impl Engine<'_> {
         let capture_us = now_us();
         let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
         for request in requests {
-            let mut tiles = TileSet::new(self.width, self.height);
-            for r in &request.rects {
-                tiles.mark(r);
-            }
+            let tiles = match &request.area {
+                viewer::Area::Since(seq) => self.tiles.sent_after(*seq),
+                viewer::Area::Rects(rects) => {
+                    let mut tiles = TileSet::new(self.width, self.height);
+                    for r in rects {
+                        tiles.mark(r);
+                    }
+                    tiles
+                }
+            };
             let mut parts = Vec::new();
             for rect in tiles.rects(plan::MAX_RECTS) {
                 let pixels = Arc::new(picture.copy(rect));

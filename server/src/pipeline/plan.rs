@@ -111,6 +111,9 @@ pub struct Tiles {
     /// When the tile last changed, and how many changes in a row came within
     /// [`MOTION_GAP`] of each other.
     motion: Vec<(Option<Instant>, u8)>,
+    /// The last update that sent the tile: a viewer at update N catches up on the
+    /// tiles sent after N.
+    sent_in: Vec<u64>,
     cols: u32,
     rows: u32,
     width: u32,
@@ -125,6 +128,7 @@ impl Tiles {
         Tiles {
             lossy: vec![None; n],
             motion: vec![(None, 0); n],
+            sent_in: vec![0; n],
             cols,
             rows,
             width,
@@ -186,6 +190,28 @@ impl Tiles {
             let i = self.index(col, row);
             self.lossy[i] = Some(now);
         }
+    }
+
+    /// `rect` went out in update `seq`.
+    pub fn sent_in(&mut self, rect: &Rect, seq: u64) {
+        let touched: Vec<_> = self.touched(rect).collect();
+        for (col, row) in touched {
+            let i = self.index(col, row);
+            self.sent_in[i] = seq;
+        }
+    }
+
+    /// The tiles sent in updates after `seq`: what a viewer at `seq` lacks.
+    pub fn sent_after(&self, seq: u64) -> TileSet {
+        let mut out = TileSet::new(self.width, self.height);
+        for row in 0..self.rows {
+            for col in 0..self.cols {
+                if self.sent_in[self.index(col, row)] > seq {
+                    out.set(col, row);
+                }
+            }
+        }
+        out
     }
 
     /// Tiles due for a refresh at `now`: lossy, unchanged for [`REFRESH_AFTER`], and
@@ -335,6 +361,19 @@ mod tests {
         assert!(t.is_moving(&tile(0, 0), ms(1080)));
         assert_eq!(motion_quality(80), 60);
         assert_eq!(motion_quality(20), 20, "never above the stream's");
+    }
+
+    #[test]
+    fn a_viewer_behind_catches_up_on_exactly_the_tiles_sent_since() {
+        let mut t = Tiles::new(256, 128);
+        t.sent_in(&Rect::full(256, 128), 1);
+        t.sent_in(&tile(1, 0), 5);
+        t.sent_in(&tile(3, 1), 7);
+        let behind = t.sent_after(4);
+        assert!(behind.get(1, 0) && behind.get(3, 1));
+        assert_eq!(behind.area(), 2 * u64::from(TILE * TILE));
+        assert!(t.sent_after(7).is_empty());
+        assert_eq!(t.sent_after(0).area(), 256 * 128);
     }
 
     #[test]

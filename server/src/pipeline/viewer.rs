@@ -9,10 +9,12 @@
 //! of queueing, and never slows the others.
 //!
 //! A viewer that could not send for a while (its link is slow: it waits for acks or for
-//! its socket to drain) finds several updates waiting. It does not send them one by
-//! one: their rectangles merge into one dirty area, which the pipeline encodes for it
-//! alone from the current picture (a catch-up), at the viewer's own quality. So what a
-//! slow viewer gets next is always the newest picture, never a backlog.
+//! its socket to drain) finds several updates waiting, or fell out of the ring. It
+//! does not send them one by one: the pipeline knows which update last sent each tile,
+//! and encodes for this viewer alone, from the current picture and at the viewer's own
+//! quality, every tile sent since the update the viewer is at (a catch-up). So what a
+//! slow viewer gets next is always the newest picture, never a backlog, and falling
+//! behind costs only what changed, never a keyframe.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,9 +70,17 @@ pub struct Whole {
     pub jpeg: Bytes,
 }
 
-/// A viewer's request: these areas, from the current picture, at this quality.
+/// What a catch-up covers.
+pub(super) enum Area {
+    /// Every tile sent in an update after this one.
+    Since(u64),
+    /// These rectangles (a refresh of what a viewer got lossy).
+    Rects(Vec<Rect>),
+}
+
+/// A viewer's request: an area of the current picture, at this quality.
 pub(super) struct CatchUp {
-    pub(super) rects: Vec<Rect>,
+    pub(super) area: Area,
     pub(super) quality: u8,
     pub(super) reply: oneshot::Sender<Arc<Update>>,
 }
@@ -95,7 +105,6 @@ pub struct Viewer {
 /// A catch-up on its way.
 pub(super) struct Pending {
     answer: oneshot::Receiver<Arc<Update>>,
-    rects: Vec<Rect>,
     quality: u8,
 }
 
@@ -103,10 +112,8 @@ pub(super) struct Pending {
 enum Waiting {
     /// Exactly the next update.
     Next(Arc<Update>),
-    /// Several updates in a row: the areas they changed.
-    Merged(Vec<Rect>),
-    /// A gap: start over from a keyframe newer than this.
-    Gap(u64),
+    /// Several updates, or a gap: catch up.
+    More,
 }
 
 impl Viewer {
@@ -125,8 +132,8 @@ impl Viewer {
                 match answer {
                     Ok(u) => {
                         self.at = Some(u.seq);
-                        if p.quality < REFRESH_QUALITY {
-                            self.lossy.extend(p.rects);
+                        if p.quality < REFRESH_QUALITY && !u.rects.is_empty() {
+                            self.lossy.extend_from_slice(&u.rects);
                             self.lossy_since = Some(Instant::now());
                         }
                         return Some(u);
@@ -158,7 +165,7 @@ impl Viewer {
                             // Still for a while after a lossy catch-up: sharpen it.
                             let rects = std::mem::take(&mut self.lossy);
                             self.lossy_since = None;
-                            self.catch_up(rects, REFRESH_QUALITY);
+                            self.catch_up(Area::Rects(rects), REFRESH_QUALITY);
                             continue;
                         }
                     }
@@ -169,8 +176,8 @@ impl Viewer {
                 Ok(u) if u.seq <= at => continue,
                 Ok(u) => u,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::debug!(missed = n, "viewer fell behind; asking for a keyframe");
-                    self.restart(self.shared.latest());
+                    tracing::debug!(missed = n, "viewer fell behind; catching up");
+                    self.catch_up(Area::Since(at), quality);
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
@@ -180,62 +187,40 @@ impl Viewer {
                     self.at = Some(u.seq);
                     return Some(u);
                 }
-                Waiting::Next(u) => self.catch_up(u.rects.clone(), quality),
-                Waiting::Merged(rects) => self.catch_up(rects, quality),
-                Waiting::Gap(next) => {
-                    tracing::debug!(at, next, "gap; asking for a keyframe");
-                    self.restart(next);
-                }
+                Waiting::Next(_) | Waiting::More => self.catch_up(Area::Since(at), quality),
             }
         }
     }
 
-    /// `first` and every update already waiting behind it, checked for gaps.
+    /// Whether `first` is exactly the next update with nothing waiting behind it.
     fn gather(&mut self, at: u64, first: Arc<Update>) -> Waiting {
-        let mut prev = at;
-        let mut rects = Vec::new();
-        let mut count = 0;
-        let mut last = None;
-        let mut next = Some(first);
-        while let Some(u) = next.take() {
-            if u.seq > prev {
-                if u.prev != prev && !u.key {
-                    return Waiting::Gap(u.seq);
-                }
-                prev = u.seq;
-                count += 1;
-                rects.extend_from_slice(&u.rects);
-                last = Some(u);
+        let next = first.prev == at || first.key;
+        let mut more = false;
+        loop {
+            match self.updates.try_recv() {
+                Ok(u) if u.seq <= at => continue,
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => more = true,
+                Err(_) => break,
             }
-            next = match self.updates.try_recv() {
-                Ok(u) => Some(u),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                    return Waiting::Gap(self.shared.latest());
-                }
-                Err(_) => None,
-            };
         }
-        match (count, last) {
-            (1, Some(u)) => Waiting::Next(u),
-            _ => Waiting::Merged(rects),
+        if next && !more {
+            Waiting::Next(first)
+        } else {
+            Waiting::More
         }
     }
 
-    /// Asks the pipeline for `rects` of the current picture at `quality`; the answer
+    /// Asks the pipeline for `area` of the current picture at `quality`; the answer
     /// is awaited at the top of [`Viewer::next`].
-    fn catch_up(&mut self, rects: Vec<Rect>, quality: u8) {
+    fn catch_up(&mut self, area: Area, quality: u8) {
         let (reply, answer) = oneshot::channel();
         self.shared.lock().catch_ups.push(CatchUp {
-            rects: rects.clone(),
+            area,
             quality,
             reply,
         });
         self.shared.wake.notify_all();
-        self.pending = Some(Pending {
-            answer,
-            rects,
-            quality,
-        });
+        self.pending = Some(Pending { answer, quality });
     }
 
     fn restart(&mut self, min_cover: u64) {
