@@ -748,12 +748,89 @@ fn micro(display: &str) {
     );
 }
 
+/// The centre pixel of the `/mjpeg` page's `<img>`, drawn into a canvas.
+const IMG_CENTRE: &str = r#"
+const img = document.querySelector('img');
+if (!img || !img.naturalWidth) return null;
+const c = document.createElement('canvas');
+c.width = img.naturalWidth; c.height = img.naturalHeight;
+const ctx = c.getContext('2d');
+ctx.drawImage(img, 0, 0);
+return Array.from(ctx.getImageData(c.width >> 1, c.height >> 1, 1, 1).data.slice(0, 3));
+"#;
+
+/// `/mjpeg` in headless Chromium on a still screen: how long until the first picture
+/// shows, and how long a change takes to show (polled through WebDriver, a few ms).
+async fn mjpeg_in_chromium(display: &str) -> Option<(f64, Vec<f64>)> {
+    if !(have("chromium") & have("chromedriver")) {
+        return None;
+    }
+    let scene = common::xscene::Scene::open(display, 0x203040);
+    let colours = [0xe0c040u32, 0x40a0e0];
+    let win = scene.window(
+        (W / 2 - 200) as i16,
+        (H / 2 - 150) as i16,
+        400,
+        300,
+        colours[0],
+    );
+    let (server, url) = start_server(display, 30, &[]);
+    let page = url.replace("ws://", "http://").replace("/ws", "/mjpeg");
+    let browser = common::browser::Browser::start(1280, 800).await;
+    let shows = |px: &serde_json::Value, colour: u32| {
+        let want = colour.to_be_bytes();
+        px.as_array().is_some_and(|a| {
+            a.iter().zip(&want[1..]).all(|(g, w)| {
+                g.as_u64()
+                    .is_some_and(|g| (g as i64 - i64::from(*w)).abs() < 24)
+            })
+        })
+    };
+    let t0 = Instant::now();
+    browser.goto(&page).await;
+    loop {
+        let px = browser.execute(IMG_CENTRE, serde_json::json!([])).await;
+        if shows(&px, colours[0]) {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            return None;
+        }
+    }
+    let first = t0.elapsed().as_secs_f64() * 1e3;
+    let mut delays = Vec::new();
+    for i in 1..=10 {
+        // Still for a while (longer than any keep-alive), then one change.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let colour = colours[i % 2];
+        let t = Instant::now();
+        scene.recolor(win, colour);
+        loop {
+            let px = browser.execute(IMG_CENTRE, serde_json::json!([])).await;
+            if shows(&px, colour) {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+        }
+        delays.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    browser.close().await;
+    drop(server);
+    Some((first, delays))
+}
+
 const LINK_TOKEN: &str = "bench-link-token-0123456789";
 
 /// The video scene through a shaped link (tbf `rate`, 300 ms buffer, MTU 1500): the
 /// server in a network namespace, one acking viewer outside, as the browser does.
 /// Returns updates/s, Mbit/s and the age of frames on arrival, p50 and p95.
-async fn link_scene(display: &str, rate: &str) -> Option<(f64, f64, f64, f64)> {
+async fn link_scene(
+    display: &str,
+    rate: &str,
+    secs: u64,
+) -> Option<(f64, f64, f64, f64, f64, f64)> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let links = common::netns::Links::create(rate);
     let mut child = Command::new("ip")
@@ -798,7 +875,7 @@ async fn link_scene(display: &str, rate: &str) -> Option<(f64, f64, f64, f64)> {
     use futures_util::SinkExt as _;
     ws.send(ack(0)).await.ok()?;
     let start = Instant::now();
-    let until = tokio::time::Instant::now() + Duration::from_secs(SECONDS + 3);
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs + 3);
     let (mut ages, mut bytes) = (Vec::new(), 0u64);
     while let Ok(Some(Ok(m))) = tokio::time::timeout_at(until, ws.next()).await {
         let Message::Binary(b) = m else { continue };
@@ -820,19 +897,23 @@ async fn link_scene(display: &str, rate: &str) -> Option<(f64, f64, f64, f64)> {
         }
     }
     drop(server);
-    let secs = SECONDS as f64;
-    let p = |q: f64| {
-        let mut v = ages.clone();
+    let p = |v: &[f64], q: f64| {
+        let mut v = v.to_vec();
         v.sort_by(|a, b| a.total_cmp(b));
         v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)))
             .copied()
             .unwrap_or(f64::NAN)
     };
+    let third = ages.len() / 3;
+    let (early, late) = (&ages[..third], &ages[ages.len() - third..]);
+    let secs = secs as f64;
     Some((
         ages.len() as f64 / secs,
         bytes as f64 * 8.0 / secs / 1e6,
-        p(0.5),
-        p(0.95),
+        p(&ages, 0.5),
+        p(&ages, 0.95),
+        p(early, 0.5),
+        p(late, 0.5),
     ))
 }
 
@@ -868,6 +949,7 @@ async fn main() {
     if !only_links {
         micro(&display);
         scenes(&display, xpid).await;
+        mjpeg(&display).await;
     }
     links(&display).await;
 }
@@ -904,18 +986,35 @@ async fn scenes(display: &str, xpid: u32) {
     println!("\n(bytes: what the first viewer received after its first frame; CPU: % of one core)");
 }
 
+async fn mjpeg(display: &str) {
+    match mjpeg_in_chromium(display).await {
+        Some((first, delays)) => {
+            let n = delays.len();
+            let (p50, max) = (
+                median(delays.clone()),
+                delays.iter().cloned().fold(0.0, f64::max),
+            );
+            println!(
+                "\n/mjpeg in Chromium, still screen: first picture {first:.0} ms after opening; \
+                 a change shows after {p50:.0} ms median, {max:.0} ms at most (n={n})"
+            );
+        }
+        None => println!("\n/mjpeg in Chromium: not measured (no chromium, or no picture)"),
+    }
+}
+
 async fn links(display: &str) {
     if common::netns::is_root() && have("ip") && have("tc") {
         println!("\n640x360 video through a shaped link (tbf, 300 ms buffer, MTU 1500), one acking viewer:\n");
-        println!("| link | updates/s | Mbit/s | frame age p50 | p95 |");
-        println!("|---|---|---|---|---|");
+        println!("| link | seconds | updates/s | Mbit/s | frame age p50 | p95 | p50 first third / last third |");
+        println!("|---|---|---|---|---|---|---|");
         let _animation = start_animation(display, "video");
-        for rate in ["2mbit", "8mbit", "50mbit"] {
-            match link_scene(display, rate).await {
-                Some((fps, mbit, p50, p95)) => {
-                    println!("| {rate} | {fps:.1} | {mbit:.2} | {p50:.0} ms | {p95:.0} ms |")
-                }
-                None => println!("| {rate} | failed | | | |"),
+        for (rate, secs) in [("2mbit", 20), ("8mbit", 60), ("50mbit", 10)] {
+            match link_scene(display, rate, secs).await {
+                Some((fps, mbit, p50, p95, early, late)) => println!(
+                    "| {rate} | {secs} | {fps:.1} | {mbit:.2} | {p50:.0} ms | {p95:.0} ms | {early:.0} / {late:.0} ms |"
+                ),
+                None => println!("| {rate} | failed | | | | | |"),
             }
         }
     } else {
