@@ -1,7 +1,11 @@
 //! The pipeline with synthetic sources: errors, still screens, regions, keyframes.
 
 use super::*;
-use crate::capture::{PatternSource, PixelLayout};
+use std::time::Instant;
+
+use deskcast_shared::{FrameHeader, FLAG_REFRESH};
+
+use crate::capture::{Damage, PatternSource, PixelLayout, Pixels, Rect};
 use crate::error::CaptureError;
 
 /// Fails every other capture, like xcap while the screen changes mode.

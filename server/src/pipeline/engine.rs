@@ -1,0 +1,623 @@
+//! The capture thread: each tick, what changed (damage, then the tile compare), what
+//! to send (a few rectangles or a full frame, in motion or sharp), handed to the encoder
+//! pool; between ticks, keyframes, whole frames and viewers' catch-ups, encoded from the
+//! kept picture only when someone needs them.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use deskcast_shared::{FrameHeader, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN};
+
+use super::{
+    plan, viewer, Credit, Keyframe, Shared, State, Update, Whole, MIN_KICK_GAP, REFRESH_QUALITY,
+};
+use crate::capture::{Damage, FrameSource, Pixels, Rect};
+use crate::encode::{Piece, Pool};
+use crate::tiles::{Picture, TileSet};
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Logs repeated failures at most once a second, with a count of the ones it held back.
+struct RateLimitedLog {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl RateLimitedLog {
+    fn error(&mut self, what: &str, cause: &dyn std::fmt::Display) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.held += 1;
+            return;
+        }
+        tracing::warn!(cause = %cause, suppressed = self.held, "{what}; frame skipped");
+        self.last = Some(now);
+        self.held = 0;
+    }
+}
+
+/// What the capture thread woke up for.
+struct Wake {
+    /// A capture tick is due.
+    capture: bool,
+}
+
+/// The capture thread's own state: the source, the kept picture, the refresh clock.
+pub(super) struct Engine<'a> {
+    shared: &'a Arc<Shared>,
+    source: Box<dyn FrameSource>,
+    pool: Pool,
+    quality: u8,
+    width: u32,
+    height: u32,
+    /// The last captured picture; `None` until the first capture after a start.
+    picture: Option<Picture>,
+    /// Lossy and moving tiles.
+    tiles: plan::Tiles,
+    /// Sequence number of the last update.
+    seq: u64,
+    /// Sequence number of the last update that changed the picture (not a refresh).
+    changed_seq: u64,
+    /// Sequence number of the last full-frame update (it is also a keyframe).
+    key_seq: u64,
+    log: RateLimitedLog,
+    credit: Credit,
+}
+
+impl<'a> Engine<'a> {
+    pub(super) fn new(
+        shared: &'a Arc<Shared>,
+        source: Box<dyn FrameSource>,
+        pool: Pool,
+        quality: u8,
+    ) -> Self {
+        let g = source.geometry();
+        Engine {
+            shared,
+            source,
+            pool,
+            quality,
+            width: g.width,
+            height: g.height,
+            picture: None,
+            tiles: plan::Tiles::new(g.width, g.height),
+            seq: 0,
+            changed_seq: 0,
+            key_seq: 0,
+            log: RateLimitedLog {
+                last: None,
+                held: 0,
+            },
+            credit: Credit::new(1.0),
+        }
+    }
+
+    pub(super) fn run(&mut self, period: Duration) {
+        self.credit = Credit::new(1.0 / period.as_secs_f64());
+        let mut last_capture = Instant::now() - period;
+        loop {
+            let Some(wake) = self.wait(period, last_capture) else {
+                return;
+            };
+            if wake.capture {
+                last_capture = Instant::now();
+                self.credit.spend(last_capture);
+                self.tick();
+            }
+            self.serve_keyframe();
+            self.serve_whole();
+            self.serve_catch_ups();
+        }
+    }
+
+    /// Sleeps until a capture is due, a keyframe or whole frame is wanted, or input
+    /// asks for an early capture; idles while nobody watches. `None` on shutdown.
+    fn wait(&mut self, period: Duration, last: Instant) -> Option<Wake> {
+        let shared = self.shared;
+        let stats = &shared.stats;
+        let mut st = shared.lock();
+        loop {
+            if st.shutdown {
+                stats.running.store(false, Ordering::SeqCst);
+                return None;
+            }
+            if st.viewers + st.whole_viewers == 0 {
+                stats.running.store(false, Ordering::SeqCst);
+                drop(st);
+                self.go_idle();
+                st = shared.lock();
+                while st.viewers + st.whole_viewers == 0 && !st.shutdown {
+                    st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                tracing::debug!("pipeline running");
+                continue;
+            }
+            stats.running.store(true, Ordering::SeqCst);
+            let now = Instant::now();
+            // Early captures spend credit that refills at the frame rate, so input
+            // never pushes the rate above --fps for longer than one frame.
+            let allowed = self.credit.ready_at(now);
+            let regular = (last + period).max(allowed);
+            let early = (last + MIN_KICK_GAP.min(period)).max(allowed);
+            if now >= regular || (st.kicked && now >= early) {
+                st.kicked = false;
+                return Some(Wake { capture: true });
+            }
+            let picture = self.picture.is_some();
+            if picture
+                && ((st.key_wanted && !st.key_in_flight)
+                    || (st.whole_wanted && !st.whole_in_flight))
+            {
+                return Some(Wake { capture: false });
+            }
+            let until = if st.kicked { early } else { regular };
+            st = shared
+                .wake
+                .wait_timeout(st, until.saturating_duration_since(now))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Nobody watches: forget the picture, so a later viewer never sees a stale one.
+    fn go_idle(&mut self) {
+        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        self.picture = None;
+        self.tiles = plan::Tiles::new(self.width, self.height);
+        self.shared.keyframe.send_replace(None);
+        self.shared.whole.send_replace(None);
+        let mut st = self.shared.lock();
+        st.key_wanted = false;
+        st.whole_wanted = false;
+        st.catch_ups.clear();
+        tracing::debug!("pipeline idle");
+    }
+
+    /// One capture tick: what changed, confirmed, sent.
+    fn tick(&mut self) {
+        let stats = self.shared.stats.clone();
+        stats.ticks.fetch_add(1, Ordering::Relaxed);
+        let input_seq = stats.input_seq.load(Ordering::SeqCst);
+        let capture_us = now_us();
+        let resync = std::mem::take(&mut self.shared.lock().resync);
+        let fresh = self.picture.is_none() || resync;
+        let full = Rect::full(self.width, self.height);
+        // What may have changed: the areas to capture (whole tiles), and the damage
+        // itself, to trim the rectangles sent to what really was drawn.
+        let (areas, damage) = match self.source.damage() {
+            Err(e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.log.error("damage query failed", &e);
+                (vec![full], None)
+            }
+            Ok(_) if fresh => (vec![full], None),
+            Ok(Damage::All) => (vec![full], None),
+            Ok(Damage::Nothing) => (Vec::new(), None),
+            Ok(Damage::Rects(rects)) => (
+                plan::capture_areas(&rects, self.width, self.height),
+                Some(rects),
+            ),
+        };
+        let mut changed = TileSet::new(self.width, self.height);
+        let mut captured: Vec<Arc<Pixels>> = Vec::new();
+        if !areas.is_empty() {
+            stats.captures.fetch_add(1, Ordering::Relaxed);
+            let pixels = match self.source.capture(&areas) {
+                Ok(p) => p,
+                Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    self.log.error("capture failed", &e);
+                    return;
+                }
+            };
+            if let Some(bad) = pixels
+                .iter()
+                .find(|p| !p.is_complete() || !full.contains(&p.rect))
+            {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                let why = format!(
+                    "{:?} does not fit the {}x{} screen",
+                    bad.rect, self.width, self.height
+                );
+                self.log.error("capture failed", &why);
+                return;
+            }
+            let Some(layout) = pixels.first().map(|p| p.layout) else {
+                return;
+            };
+            let picture = self
+                .picture
+                .get_or_insert_with(|| Picture::new(self.width, self.height, layout));
+            captured = pixels.into_iter().map(Arc::new).collect();
+            for p in &captured {
+                picture.update(p, &p.rect, fresh, &mut changed);
+            }
+            if changed.is_empty() {
+                stats.unchanged.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        let now = Instant::now();
+        if !fresh {
+            self.tiles.changed(&changed, now);
+        }
+        let key = fresh || plan::is_full(&changed, self.width, self.height);
+        let refresh = if key {
+            TileSet::new(self.width, self.height)
+        } else {
+            self.tiles.due(&changed, now)
+        };
+        if changed.is_empty() && refresh.is_empty() {
+            return;
+        }
+        // The first picture after a start is sent sharp at once: a still screen then
+        // costs nothing more. Later changes go at the stream quality, lower while in
+        // motion, and are refreshed sharp once still.
+        let (stream, motion) = (self.quality, plan::motion_quality(self.quality));
+        let tiles = &self.tiles;
+        let quality = |rect: &Rect| match () {
+            _ if fresh => stream.max(REFRESH_QUALITY),
+            _ if tiles.is_moving(rect, now) => motion,
+            _ => stream,
+        };
+
+        // The pieces: what changed, then the refreshes.
+        let workers = self.pool.size();
+        let mut pieces: Vec<(Arc<Pixels>, Rect, u8, u16)> = Vec::new();
+        let mut add = |pixels: &Arc<Pixels>, rect: Rect, quality: u8, flags: u16| {
+            for stripe in plan::stripes(rect, workers) {
+                pieces.push((pixels.clone(), stripe, quality, flags));
+            }
+        };
+        if key {
+            let source = captured
+                .iter()
+                .find(|p| p.rect == full)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(picture.copy(full)));
+            add(&source, full, quality(&full), FLAG_KEY);
+        } else {
+            for rect in changed.rects(plan::MAX_RECTS) {
+                let rect = match &damage {
+                    Some(d) => plan::trim(rect, d),
+                    None => rect,
+                };
+                let source = captured
+                    .iter()
+                    .find(|p| p.rect.contains(&rect))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(picture.copy(rect)));
+                add(&source, rect, quality(&rect), 0);
+            }
+            for rect in refresh.rects(plan::MAX_RECTS) {
+                add(
+                    &Arc::new(picture.copy(rect)),
+                    rect,
+                    REFRESH_QUALITY,
+                    FLAG_REFRESH,
+                );
+            }
+        }
+        for (_, rect, quality, _) in &pieces {
+            self.tiles.sent(rect, *quality, now);
+        }
+        drop(captured);
+
+        // Updates are published in order: wait for the one before to be encoded.
+        {
+            let mut st = self.shared.lock();
+            while st.update_in_flight && !st.shutdown {
+                st = self.shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            st.update_in_flight = true;
+        }
+        let prev = self.seq;
+        self.seq += 1;
+        let seq = self.seq;
+        if !changed.is_empty() {
+            self.changed_seq = seq;
+        }
+        if key {
+            self.key_seq = seq;
+        }
+        self.shared.latest.store(seq, Ordering::SeqCst);
+        let count = pieces.len();
+        let rects: Vec<Rect> = pieces.iter().map(|(_, rect, _, _)| *rect).collect();
+        for rect in &rects {
+            self.tiles.sent_in(rect, seq);
+        }
+        let pieces = pieces
+            .into_iter()
+            .enumerate()
+            .map(|(i, (pixels, rect, quality, flags))| Piece {
+                pixels,
+                header: self.header(seq, capture_us, input_seq, rect, quality, flags, i, count),
+            })
+            .collect();
+        self.submit(
+            pieces,
+            "frame",
+            move |shared, messages| {
+                let update = Arc::new(Update {
+                    seq,
+                    prev,
+                    key,
+                    messages,
+                    rects,
+                });
+                shared.stats.published.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .stats
+                    .bytes
+                    .fetch_add(update.bytes() as u64, Ordering::Relaxed);
+                if key {
+                    shared.keyframe.send_replace(Some(Arc::new(Keyframe {
+                        covers: seq,
+                        update: update.clone(),
+                    })));
+                }
+                let _ = shared.updates.send(update);
+            },
+            |st, ok| {
+                st.update_in_flight = false;
+                // A lost update: viewers see the gap; the next one is a full frame for all.
+                st.resync |= !ok;
+            },
+        );
+    }
+
+    /// Encodes `pieces` on the pool. `publish` gets their messages, unless the pipeline
+    /// went idle meanwhile; a failure is counted and logged as `what`. Then `finish`
+    /// (told whether it worked) clears the caller's in-flight flag, and the capture
+    /// thread wakes.
+    fn submit(
+        &self,
+        pieces: Vec<Piece>,
+        what: &'static str,
+        publish: impl FnOnce(&Shared, Vec<bytes::Bytes>) + Send + 'static,
+        finish: fn(&mut State, bool),
+    ) {
+        let shared = self.shared.clone();
+        let epoch = shared.epoch.load(Ordering::SeqCst);
+        self.pool.submit(
+            pieces,
+            Box::new(move |result| {
+                let ok = result.is_ok();
+                match result {
+                    Ok(messages) if shared.epoch.load(Ordering::SeqCst) == epoch => {
+                        publish(&shared, messages)
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(cause = %e, "{what} encode failed; skipped");
+                    }
+                }
+                shared.done(|st| finish(st, ok));
+            }),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn header(
+        &self,
+        seq: u64,
+        capture_us: u64,
+        input_seq: u64,
+        rect: Rect,
+        quality: u8,
+        flags: u16,
+        index: usize,
+        count: usize,
+    ) -> FrameHeader {
+        FrameHeader {
+            flags: flags | if index + 1 == count { FLAG_LAST } else { 0 },
+            seq,
+            capture_us,
+            input_seq,
+            x: rect.x,
+            y: rect.y,
+            width: rect.width,
+            height: rect.height,
+            screen_width: self.width,
+            screen_height: self.height,
+            quality,
+            rects: u16::try_from(count).unwrap_or(u16::MAX),
+        }
+    }
+
+    /// Encodes a keyframe from the kept picture if a viewer waits for one newer than
+    /// the last.
+    fn serve_keyframe(&mut self) {
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        let covers = self.seq;
+        {
+            let mut st = self.shared.lock();
+            if !st.key_wanted || st.key_in_flight {
+                return;
+            }
+            st.key_wanted = false;
+            // The newest update is a full frame (maybe still encoding): it is the keyframe.
+            let current = self.key_seq == covers
+                || self
+                    .shared
+                    .keyframe
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|k| k.covers >= covers);
+            if current {
+                return;
+            }
+            st.key_in_flight = true;
+        }
+        let full = Rect::full(self.width, self.height);
+        let pixels = Arc::new(picture.copy(full));
+        let stripes = plan::stripes(full, self.pool.size());
+        let count = stripes.len();
+        let quality = self.quality.max(REFRESH_QUALITY);
+        let capture_us = now_us();
+        let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
+        let pieces = stripes
+            .into_iter()
+            .enumerate()
+            .map(|(i, rect)| Piece {
+                pixels: pixels.clone(),
+                header: self.header(
+                    covers, capture_us, input_seq, rect, quality, FLAG_KEY, i, count,
+                ),
+            })
+            .collect();
+        self.submit(
+            pieces,
+            "keyframe",
+            move |shared, messages| {
+                shared.stats.keyframes.fetch_add(1, Ordering::Relaxed);
+                let update = Arc::new(Update {
+                    seq: covers,
+                    prev: covers,
+                    key: true,
+                    messages,
+                    rects: vec![full],
+                });
+                shared
+                    .keyframe
+                    .send_replace(Some(Arc::new(Keyframe { covers, update })));
+            },
+            |st, _| st.key_in_flight = false,
+        );
+    }
+
+    /// Encodes one whole-screen JPEG while an MJPEG reader watches and the picture
+    /// moved on since the last one.
+    fn serve_whole(&mut self) {
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        // Refreshes do not change the picture: a whole frame covers real changes only.
+        let covers = self.changed_seq;
+        {
+            let mut st = self.shared.lock();
+            if st.whole_viewers == 0 || st.whole_in_flight {
+                return;
+            }
+            let current = self
+                .shared
+                .whole
+                .borrow()
+                .as_ref()
+                .is_some_and(|w| w.covers == covers);
+            let wanted = std::mem::take(&mut st.whole_wanted);
+            if current {
+                if wanted {
+                    // A new reader: hand it the current picture again.
+                    self.shared.whole.send_modify(|_| {});
+                }
+                return;
+            }
+            st.whole_in_flight = true;
+        }
+        let full = Rect::full(self.width, self.height);
+        let header = self.header(
+            covers,
+            now_us(),
+            self.shared.stats.input_seq.load(Ordering::SeqCst),
+            full,
+            self.quality,
+            FLAG_KEY,
+            0,
+            1,
+        );
+        let piece = Piece {
+            pixels: Arc::new(picture.copy(full)),
+            header,
+        };
+        self.submit(
+            vec![piece],
+            "whole-frame",
+            move |shared, mut messages| {
+                if let Some(message) = messages.pop() {
+                    shared.stats.wholes.fetch_add(1, Ordering::Relaxed);
+                    let jpeg = message.slice(FRAME_HEADER_LEN..);
+                    shared.whole.send_replace(Some(Arc::new(Whole {
+                        covers,
+                        header,
+                        jpeg,
+                    })));
+                }
+            },
+            |st, _| st.whole_in_flight = false,
+        );
+    }
+}
+
+impl Engine<'_> {
+    /// Encodes, for each viewer that asked, the areas it is behind on, from the kept
+    /// picture at that viewer's quality: one update that brings it to now.
+    fn serve_catch_ups(&mut self) {
+        let requests = std::mem::take(&mut self.shared.lock().catch_ups);
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        let covers = self.seq;
+        let capture_us = now_us();
+        let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
+        for request in requests {
+            let tiles = match &request.area {
+                viewer::Area::Since(seq) => self.tiles.sent_after(*seq),
+                viewer::Area::Rects(rects) => {
+                    let mut tiles = TileSet::new(self.width, self.height);
+                    for r in rects {
+                        tiles.mark(r);
+                    }
+                    tiles
+                }
+            };
+            let mut parts = Vec::new();
+            for rect in tiles.rects(plan::MAX_RECTS) {
+                let pixels = Arc::new(picture.copy(rect));
+                for stripe in plan::stripes(rect, self.pool.size()) {
+                    parts.push((pixels.clone(), stripe));
+                }
+            }
+            let count = parts.len();
+            let rects: Vec<Rect> = parts.iter().map(|(_, r)| *r).collect();
+            let quality = request.quality;
+            let pieces = parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, (pixels, rect))| Piece {
+                    pixels,
+                    header: self.header(covers, capture_us, input_seq, rect, quality, 0, i, count),
+                })
+                .collect();
+            let reply = request.reply;
+            self.submit(
+                pieces,
+                "catch-up",
+                move |_, messages| {
+                    let _ = reply.send(Arc::new(Update {
+                        seq: covers,
+                        prev: covers,
+                        key: false,
+                        messages,
+                        rects,
+                    }));
+                },
+                |_, _| {},
+            );
+        }
+    }
+}
