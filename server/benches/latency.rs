@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::xclient::TestWindow;
 use common::*;
-use deskcast_server::config::SourceSpec;
-use deskcast_server::Config;
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -29,8 +27,7 @@ async fn run(width: u32, height: u32, fps: u32) {
     let x = Xvfb::start(width, height);
     std::env::set_var("DISPLAY", &x.display);
     let window = TestWindow::open(&x.display, 0x3366cc, true);
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
+    let mut config = screen_config();
     config.fps = fps;
     let server = TestServer::start(config).await;
     let (mut ws, _) = ws_connect(&server).await;

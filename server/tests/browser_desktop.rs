@@ -12,8 +12,6 @@ use std::time::Duration;
 use common::browser::Browser;
 use common::xclient::{TestWindow, XEvent};
 use common::*;
-use deskcast_server::config::SourceSpec;
-use deskcast_server::Config;
 
 /// The desktop's size (16:9).
 const SCREEN: (u32, u32) = (1280, 720);
@@ -33,9 +31,7 @@ async fn a_browser_click_presses_the_button_at_the_matching_screen_pixel() {
     let x = Xvfb::start(SCREEN.0, SCREEN.1);
     std::env::set_var("DISPLAY", &x.display);
     let window = TestWindow::open(&x.display, BACKGROUND, false);
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(screen_config()).await;
 
     let browser = Browser::start(WINDOW.0, WINDOW.1).await;
     browser.goto(&server.url("/")).await;
@@ -126,9 +122,7 @@ async fn after_windows_move_about_the_canvas_is_the_screen() {
         scene.window(500, 300, 250, 180, 0x40c080),
         scene.window(900, 100, 200, 400, 0xc04060),
     ];
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(screen_config()).await;
     let browser = Browser::start(WINDOW.0, WINDOW.1).await;
     browser.goto(&server.url("/")).await;
     let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;

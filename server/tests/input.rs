@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use common::xclient::{TestWindow, XEvent};
 use common::*;
-use deskcast_server::config::SourceSpec;
-use deskcast_server::Config;
 use deskcast_shared::{ErrorCode, Role, ServerMessage};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -37,9 +35,7 @@ async fn desk_with(toggle_on_click: bool) -> Option<Desk> {
     let x = Xvfb::start(W, H);
     std::env::set_var("DISPLAY", &x.display);
     let window = TestWindow::open(&x.display, 0x3366cc, toggle_on_click);
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(screen_config()).await;
     Some(Desk {
         _x: x,
         window,

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::xscene::Scene;
 use common::*;
-use deskcast_server::config::SourceSpec;
-use deskcast_server::Config;
 use deskcast_shared::{FrameHeader, FLAG_REFRESH};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -115,15 +113,23 @@ async fn step(ws: &mut Ws, picture: &mut Composed, scene: &Scene, what: &str, ac
     );
 }
 
+/// Xvfb with one window on a plain background, and a server streaming it.
+async fn still_desktop() -> (Xvfb, Scene, TestServer) {
+    let x = Xvfb::start(SCREEN.0, SCREEN.1);
+    std::env::set_var("DISPLAY", &x.display);
+    let scene = Scene::open(&x.display, BACKGROUND);
+    scene.window(100, 100, 200, 150, 0xe0c040);
+    let server = TestServer::start(screen_config()).await;
+    (x, scene, server)
+}
+
 async fn regions_compose_to_the_screen(xvfb_args: &[&str], backend: &str) {
     let x = Xvfb::start_with(SCREEN.0, SCREEN.1, xvfb_args);
     std::env::set_var("DISPLAY", &x.display);
     let scene = Scene::open(&x.display, BACKGROUND);
     let a = scene.window(40, 40, 150, 100, 0xe0c040);
     let b = scene.window(300, 200, 200, 120, 0x40a0e0);
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(screen_config()).await;
     let (status, _, body) = http_get(server.addr, "/healthz", &[]).await;
     assert_eq!(status, 200);
     let health = String::from_utf8_lossy(&body).to_string();
@@ -185,13 +191,7 @@ async fn a_still_screen_sends_nothing_and_one_pixel_sends_one_small_region() {
         return;
     }
     let _turn = DISPLAY.lock().await;
-    let x = Xvfb::start(SCREEN.0, SCREEN.1);
-    std::env::set_var("DISPLAY", &x.display);
-    let scene = Scene::open(&x.display, BACKGROUND);
-    scene.window(100, 100, 200, 150, 0xe0c040);
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
-    let server = TestServer::start(config).await;
+    let (_x, scene, server) = still_desktop().await;
     let stats = server.stats.clone();
     let (mut ws, _) = ws_connect(&server).await;
     let mut picture = Composed::new(SCREEN.0, SCREEN.1);
@@ -255,13 +255,7 @@ async fn mjpeg_sends_the_next_parts_headers_right_after_each_picture() {
         return;
     }
     let _turn = DISPLAY.lock().await;
-    let x = Xvfb::start(SCREEN.0, SCREEN.1);
-    std::env::set_var("DISPLAY", &x.display);
-    let scene = Scene::open(&x.display, BACKGROUND);
-    scene.window(100, 100, 200, 150, 0xe0c040);
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
-    let server = TestServer::start(config).await;
+    let (_x, _scene, server) = still_desktop().await;
     let stats = server.stats.clone();
     let mut feed = mjpeg_connect(&server).await;
     // Read the first part whole, and what follows it, on a still screen: browsers show

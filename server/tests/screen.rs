@@ -3,8 +3,6 @@
 mod common;
 
 use common::*;
-use deskcast_server::config::SourceSpec;
-use deskcast_server::Config;
 use deskcast_shared::ServerMessage;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,9 +15,7 @@ async fn screen_source_streams_what_xvfb_shows() {
     std::env::set_var("DISPLAY", &x.display);
     let window = xclient::TestWindow::open(&x.display, 0x3366cc, true);
 
-    let mut config = Config::pattern(1, 1);
-    config.source = SourceSpec::Screen { monitor: 0 };
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(screen_config()).await;
     let (mut ws, hello) = ws_connect(&server).await;
     let ServerMessage::Hello {
         width,

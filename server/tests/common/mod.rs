@@ -39,6 +39,13 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
+/// A configuration that streams the desktop on `$DISPLAY` (monitor 0).
+pub fn screen_config() -> Config {
+    let mut config = Config::pattern(1, 1);
+    config.source = deskcast_server::config::SourceSpec::Screen { monitor: 0 };
+    config
+}
+
 /// An in-process deskcast server.
 pub struct TestServer {
     pub addr: SocketAddr,
