@@ -331,3 +331,31 @@ async fn typing_on_the_focused_screen_reaches_the_server() {
     browser.close().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_acks_what_it_draws_and_shows_the_measured_link() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let (server, browser, _, _) = open_page().await;
+    // Only a client that acks gets `stats` (round trip from acks) from the server;
+    // the overlay shows it, with the frames' quality.
+    let line = browser
+        .wait_for(
+            Duration::from_secs(10),
+            r#"const t = document.getElementById('status').textContent;
+               return /rtt \d+ ms/.test(t) && / q\d+/.test(t) ? t : null;"#,
+        )
+        .await;
+    let Some(line) = line else {
+        panic!(
+            "the overlay never showed a round trip; console:\n{}",
+            browser.console().await
+        );
+    };
+    let text = line.as_str().unwrap_or_default().to_string();
+    assert!(!text.contains("clock diff"), "{text}");
+    browser.close().await;
+    server.shutdown().await;
+}
