@@ -76,6 +76,13 @@ impl TileSet {
         }
     }
 
+    /// Marks every tile marked in `other` (of the same size) too.
+    pub fn union(&mut self, other: &TileSet) {
+        for (a, b) in self.flags.iter_mut().zip(&other.flags) {
+            *a |= *b;
+        }
+    }
+
     /// Unmarks every tile.
     pub fn clear(&mut self) {
         self.flags.fill(false);

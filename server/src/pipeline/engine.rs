@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deskcast_shared::{FrameHeader, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN};
+use tokio::sync::oneshot;
 
 use super::{
     plan, viewer, Credit, Keyframe, Shared, State, Update, Whole, MIN_KICK_GAP, REFRESH_QUALITY,
@@ -574,17 +575,44 @@ impl Engine<'_> {
         let covers = self.seq;
         let capture_us = now_us();
         let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
+        // Viewers behind at the same quality share one encode: all tiles sent since the
+        // oldest of their updates (a little more than some of them need, never less).
+        let mut jobs: Vec<CatchUpJob> = Vec::new();
         for request in requests {
-            let tiles = match &request.area {
-                viewer::Area::Since(seq) => self.tiles.sent_after(*seq),
+            let (tiles, shared) = match &request.area {
+                viewer::Area::Since(seq) => (self.tiles.sent_after(*seq), true),
+                // A refresh is one viewer's own.
                 viewer::Area::Rects(rects) => {
                     let mut tiles = TileSet::new(self.width, self.height);
                     for r in rects {
                         tiles.mark(r);
                     }
-                    tiles
+                    (tiles, false)
                 }
             };
+            match jobs
+                .iter_mut()
+                .find(|j| shared && j.shared && j.quality == request.quality)
+            {
+                Some(job) => {
+                    job.tiles.union(&tiles);
+                    job.replies.push(request.reply);
+                }
+                None => jobs.push(CatchUpJob {
+                    tiles,
+                    quality: request.quality,
+                    shared,
+                    replies: vec![request.reply],
+                }),
+            }
+        }
+        for CatchUpJob {
+            tiles,
+            quality,
+            replies,
+            ..
+        } in jobs
+        {
             let mut parts = Vec::new();
             for rect in tiles.rects(plan::MAX_RECTS) {
                 let pixels = Arc::new(picture.copy(rect));
@@ -594,7 +622,6 @@ impl Engine<'_> {
             }
             let count = parts.len();
             let rects: Vec<Rect> = parts.iter().map(|(_, r)| *r).collect();
-            let quality = request.quality;
             let pieces = parts
                 .into_iter()
                 .enumerate()
@@ -603,21 +630,32 @@ impl Engine<'_> {
                     header: self.header(covers, capture_us, input_seq, rect, quality, 0, i, count),
                 })
                 .collect();
-            let reply = request.reply;
             self.submit(
                 pieces,
                 "catch-up",
                 move |_, messages| {
-                    let _ = reply.send(Arc::new(Update {
+                    let update = Arc::new(Update {
                         seq: covers,
                         prev: covers,
                         key: false,
                         messages,
                         rects,
-                    }));
+                    });
+                    for reply in replies {
+                        let _ = reply.send(update.clone());
+                    }
                 },
                 |_, _| {},
             );
         }
     }
+}
+
+/// One catch-up encode and the viewers waiting for it.
+struct CatchUpJob {
+    tiles: TileSet,
+    quality: u8,
+    /// Whether more viewers behind at this quality may join it.
+    shared: bool,
+    replies: Vec<oneshot::Sender<Arc<Update>>>,
 }

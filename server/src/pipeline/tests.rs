@@ -299,3 +299,52 @@ async fn whole_frames_are_encoded_only_for_mjpeg_readers() {
     assert_eq!(same.covers, whole.covers);
     assert_eq!(stats.wholes.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn viewers_behind_at_the_same_quality_share_one_catch_up_encode() {
+    let pipeline = Pipeline::start(Box::new(PatternSource::new(320, 240)), 60, 90).expect("start");
+    let mut viewer = pipeline.subscribe();
+    let first = next(&mut viewer).await;
+    next(&mut viewer).await;
+    // Two viewers behind (one further than the other) ask in the same moment.
+    let (a, wait_a) = tokio::sync::oneshot::channel();
+    let (b, wait_b) = tokio::sync::oneshot::channel();
+    let (c, wait_c) = tokio::sync::oneshot::channel();
+    {
+        let mut st = pipeline.shared.lock();
+        st.catch_ups.push(viewer::CatchUp {
+            area: viewer::Area::Since(first.seq),
+            quality: 50,
+            reply: a,
+        });
+        st.catch_ups.push(viewer::CatchUp {
+            area: viewer::Area::Since(first.seq + 1),
+            quality: 50,
+            reply: b,
+        });
+        st.catch_ups.push(viewer::CatchUp {
+            area: viewer::Area::Since(first.seq),
+            quality: 70,
+            reply: c,
+        });
+    }
+    pipeline.shared.wake.notify_all();
+    let wait = |w: tokio::sync::oneshot::Receiver<Arc<Update>>| async move {
+        tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("in time")
+            .expect("answered")
+    };
+    let (ua, ub, uc) = (wait(wait_a).await, wait(wait_b).await, wait(wait_c).await);
+    assert!(
+        Arc::ptr_eq(&ua, &ub),
+        "one encode for both viewers at quality 50"
+    );
+    assert!(!Arc::ptr_eq(&ua, &uc), "another for quality 70");
+    assert!(headers(&ua).iter().all(|h| h.quality == 50));
+    assert!(headers(&uc).iter().all(|h| h.quality == 70));
+    assert!(
+        !ua.messages.is_empty(),
+        "the box moved since: something to send"
+    );
+}
