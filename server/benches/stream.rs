@@ -833,28 +833,11 @@ async fn link_scene(
 ) -> Option<(f64, f64, f64, f64, f64, f64)> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let links = common::netns::Links::create(rate);
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &links.ns, env!("CARGO_BIN_EXE_deskcast")])
-        .args([
-            "--fps", "30", "--bind", "0.0.0.0", "--port", "0", "--token", LINK_TOKEN,
-        ])
-        .args(["--allow-host", &links.addrs[0]])
-        .env("DISPLAY", display)
-        .env("RUST_LOG", "deskcast=warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("deskcast in the namespace");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Killed(child);
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let port: u16 = loop {
-        let line = lines.next()?.ok()?;
-        if let Some(rest) = line.split("listens on 0.0.0.0:").nth(1) {
-            break rest.split(':').next()?.trim().parse().ok()?;
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (server, port) = links.deskcast(
+        env!("CARGO_BIN_EXE_deskcast"),
+        &["--fps", "30", "--token", LINK_TOKEN],
+        &[("DISPLAY", display)],
+    );
     let mut req = format!("ws://{}:{port}/ws", links.addrs[0])
         .into_client_request()
         .ok()?;

@@ -10,11 +10,9 @@
 
 mod common;
 
-use std::io::BufRead as _;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::netns::{is_root, Links};
+use common::netns::{is_root, Links, Server};
 use common::*;
 use deskcast_shared::{ClientMessage, FrameHeader};
 use futures_util::{SinkExt, StreamExt};
@@ -24,58 +22,24 @@ use tokio_tungstenite::tungstenite::Message;
 const TOKEN: &str = "link-test-control-token-0123456789";
 const VIEW: &str = "link-test-view-token-0123456789";
 
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The release-less test binary of deskcast, inside the namespace; returns its port.
+/// The deskcast binary in the namespace, streaming the moving pattern.
 fn start_server(links: &Links) -> (Server, u16) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &links.ns, env!("CARGO_BIN_EXE_deskcast")])
-        .args(["--source", "pattern", "--size", "1920x1080", "--fps", "30"])
-        .args([
-            "--bind",
-            "0.0.0.0",
-            "--port",
-            "0",
+    links.deskcast(
+        env!("CARGO_BIN_EXE_deskcast"),
+        &[
+            "--source",
+            "pattern",
+            "--size",
+            "1920x1080",
+            "--fps",
+            "30",
             "--token",
             TOKEN,
             "--view-token",
             VIEW,
-        ])
-        .args([
-            "--allow-host",
-            &links.addrs[0],
-            "--allow-host",
-            &links.addrs[1],
-        ])
-        .env("RUST_LOG", "deskcast=warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start deskcast in the namespace");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("deskcast printed where it listens")
-            .expect("read");
-        if let Some(rest) = line.split("listens on 0.0.0.0:").nth(1) {
-            break rest
-                .split(':')
-                .next()
-                .and_then(|p| p.trim().parse().ok())
-                .expect("port");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), port)
+        ],
+        &[],
+    )
 }
 
 /// What a viewer saw: the age of each whole frame on arrival (same machine, one clock).

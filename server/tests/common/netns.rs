@@ -2,7 +2,8 @@
 //! veth links into it, one shaped with tbf (a slow link with a deep buffer), one not.
 //! Needs root.
 
-use std::process::{Command, Stdio};
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
 
 fn run(args: &[&str]) -> bool {
     Command::new(args[0])
@@ -76,5 +77,58 @@ impl Drop for Links {
         for o in &self.outer {
             let _ = run(&["ip", "link", "del", o]);
         }
+    }
+}
+
+/// A deskcast process, killed on drop.
+pub struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Links {
+    /// Starts the deskcast binary `exe` inside the namespace, listening on all its
+    /// addresses (both links allowed as hosts) with `args` and `envs`; returns it and
+    /// its port.
+    pub fn deskcast(&self, exe: &str, args: &[&str], envs: &[(&str, &str)]) -> (Server, u16) {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns, exe])
+            .args(["--bind", "0.0.0.0", "--port", "0"])
+            .args([
+                "--allow-host",
+                &self.addrs[0],
+                "--allow-host",
+                &self.addrs[1],
+            ])
+            .args(args)
+            .env("RUST_LOG", "deskcast=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start deskcast in the namespace");
+        let stdout = child.stdout.take().expect("stdout");
+        let server = Server(child);
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("deskcast printed where it listens")
+                .expect("read");
+            if let Some(rest) = line.split("listens on 0.0.0.0:").nth(1) {
+                break rest
+                    .split(':')
+                    .next()
+                    .and_then(|p| p.trim().parse().ok())
+                    .expect("port");
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        (server, port)
     }
 }
