@@ -48,6 +48,8 @@ struct Slot<J, B> {
 pub struct Composer<J, B> {
     slots: VecDeque<Slot<J, B>>,
     decoding: bool,
+    /// The newest frame handed out by [`Composer::take_ready`], drawn or not.
+    completed: Option<u64>,
 }
 
 impl<J, B> Default for Composer<J, B> {
@@ -55,6 +57,7 @@ impl<J, B> Default for Composer<J, B> {
         Composer {
             slots: VecDeque::new(),
             decoding: false,
+            completed: None,
         }
     }
 }
@@ -116,6 +119,7 @@ impl<J, B> Composer<J, B> {
     pub fn take_ready(&mut self) -> Vec<B> {
         let mut out = Vec::new();
         while let Some(end) = self.complete_front() {
+            self.completed = self.slots.front().map(|s| s.seq);
             for slot in self.slots.drain(..end) {
                 if let Stage::Done(b) = slot.stage {
                     out.push(b);
@@ -123,6 +127,12 @@ impl<J, B> Composer<J, B> {
             }
         }
         out
+    }
+
+    /// The newest frame [`Composer::take_ready`] handed out, even one with nothing to
+    /// draw (every rectangle failed to decode): what to acknowledge.
+    pub fn completed(&self) -> Option<u64> {
+        self.completed
     }
 
     /// Whether a complete frame waits to be drawn.
@@ -138,6 +148,7 @@ impl<J, B> Composer<J, B> {
     /// Drops everything (the connection was replaced), returning the decoded
     /// rectangles to release. A running decode still reports back and is released.
     pub fn clear(&mut self) -> Vec<B> {
+        self.completed = None;
         self.slots
             .drain(..)
             .filter_map(|s| match s.stage {
@@ -253,6 +264,13 @@ mod tests {
         assert_eq!(c.failed(), Some(2));
         c.decoded(20);
         assert_eq!(c.take_ready(), vec![20]);
+        assert_eq!(c.completed(), Some(1));
+        // A frame whose only rectangle fails still completes: it is acknowledged, so
+        // the server's window does not stay shut.
+        c.arrived(2, true, false, 3);
+        assert_eq!(c.failed(), None);
+        assert!(c.take_ready().is_empty());
+        assert_eq!(c.completed(), Some(2));
     }
 
     #[test]

@@ -118,6 +118,8 @@ struct State {
     fps: RateMeter,
     bytes: RateMeter,
     photon: Photon,
+    /// The newest frame acknowledged on this connection.
+    acked: u64,
     animation_frame_requested: bool,
     gesture_timer: Option<i32>,
     overlay_text: String,
@@ -220,6 +222,7 @@ impl App {
             fps: RateMeter::new(),
             bytes: RateMeter::new(),
             photon: Photon::new(),
+            acked: 0,
             animation_frame_requested: false,
             gesture_timer: None,
             overlay_text: String::new(),

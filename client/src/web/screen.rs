@@ -107,6 +107,9 @@ impl App {
                 }
             }
         }
+        if s.frames.has_ready() {
+            self.request_frame(s);
+        }
     }
 
     fn start_decode(&self, job: &Job) -> Result<Promise, JsValue> {
@@ -149,6 +152,10 @@ impl App {
         if let Some(job) = s.frames.failed() {
             self.decode(&mut s, job);
         }
+        // Its frame may be complete now (to draw the rest, and to acknowledge).
+        if s.frames.has_ready() {
+            self.request_frame(&mut s);
+        }
     }
 
     /// Once per animation frame: flush coalesced moves, draw the newest decoded frame.
@@ -159,6 +166,11 @@ impl App {
         let moves = s.gestures.frame();
         s.send(moves);
         let ready = s.frames.take_ready();
+        // Acknowledge every completed frame, even one with nothing to draw.
+        if let Some(seq) = s.frames.completed().filter(|&seq| seq > s.acked) {
+            s.acked = seq;
+            s.ack(seq);
+        }
         let Some(newest) = ready.last().map(|r| r.header) else {
             return;
         };
@@ -186,7 +198,6 @@ impl App {
         if let Some(ms) = s.photon.drawn(newest.input_seq, js_sys::Date::now()) {
             s.status.photon_ms = Some(ms);
         }
-        s.ack(newest.seq);
     }
 
     /// Resizes the picture if a rectangle says the screen has another size (or, from a

@@ -113,6 +113,7 @@ impl App {
         }
         s.forget_input();
         s.photon.clear();
+        s.acked = 0;
         s.status.rtt_ms = None;
         for stale in s.frames.clear() {
             stale.bitmap.close();

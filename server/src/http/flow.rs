@@ -7,7 +7,9 @@
 //! bytes fit the window (about [`WINDOW_TIME`] of the measured throughput). Frames
 //! that could not go meanwhile are not queued: the viewer catches up on what changed
 //! ([`crate::pipeline::Viewer::next`]). A client that never acks is paced by its
-//! socket alone (`TCP_NOTSENT_LOWAT` keeps the kernel from holding much). The round
+//! socket alone (`TCP_NOTSENT_LOWAT` keeps the kernel from holding much); one that
+//! acked and then stopped (a hidden tab draws nothing) gets nothing more until it acks
+//! again, so no frames pile up in a page that does not draw them. The round
 //! trip from send to ack drives the quality: it steps down while frames arrive late,
 //! and back up once the link has been quick for a while (TigerVNC and Guacamole make
 //! the same two choices: a window fenced by round trips, quality from lag).
@@ -29,10 +31,6 @@ pub const LATE: Duration = Duration::from_millis(120);
 
 /// Quality never goes below this.
 pub const MIN_QUALITY: u8 = 30;
-
-/// Unacknowledged this long, the client is taken to have stopped acking: socket
-/// pacing until its next ack.
-const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Quick for this long, quality steps back up (a step each [`SETTLE`] while it stays quick).
 const QUICK_FOR: Duration = Duration::from_secs(2);
@@ -163,19 +161,9 @@ impl Flow {
         }
     }
 
-    /// Called now and then: a client whose oldest frame waits too long for its ack has
-    /// stopped acking (a hidden tab, a client that acked once): pace by its socket
-    /// until it acks again.
+    /// Called now and then, so the rates stay current on an idle link.
     pub fn tick(&mut self, now: Instant) {
         self.roll(now);
-        if self
-            .in_flight
-            .front()
-            .is_some_and(|f| now.saturating_duration_since(f.2) > ACK_TIMEOUT)
-        {
-            self.acking = false;
-            self.in_flight.clear();
-        }
     }
 
     fn roll(&mut self, now: Instant) {
@@ -258,18 +246,18 @@ mod tests {
     }
 
     #[test]
-    fn a_client_that_stops_acking_falls_back_to_socket_pacing() {
+    fn a_client_that_stops_acking_gets_nothing_more_until_it_acks() {
         let t0 = Instant::now();
         let mut f = Flow::new(80, t0);
         f.acked(0, t0);
         f.sent(1, 1000, t0);
         f.sent(2, 1000, t0);
+        // A hidden tab draws nothing for a minute: nothing piles up in it.
+        f.tick(ms(t0, 60_000));
+        assert!(f.is_acking());
         assert!(!f.may_send());
-        f.tick(ms(t0, 2500));
-        assert!(!f.is_acking());
-        assert!(f.may_send());
-        f.acked(2, ms(t0, 2600));
-        assert!(f.is_acking(), "acking again");
+        f.acked(2, ms(t0, 60_100));
+        assert!(f.may_send(), "visible again: frames flow");
     }
 
     #[test]
