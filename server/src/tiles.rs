@@ -201,16 +201,6 @@ impl Picture {
         }
     }
 
-    /// Width and height.
-    pub fn size(&self) -> (u32, u32) {
-        (self.width, self.height)
-    }
-
-    /// Byte order of the pixels.
-    pub fn layout(&self) -> PixelLayout {
-        self.layout
-    }
-
     /// Row `y` from column `x`, `width` pixels.
     fn row(&self, x: u32, y: u32, width: u32) -> &[u8] {
         match &self.whole {

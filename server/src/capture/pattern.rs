@@ -79,7 +79,7 @@ impl PatternSource {
     }
 
     /// Moves the box one step.
-    pub fn advance(&mut self) {
+    fn advance(&mut self) {
         self.tick += 1;
     }
 

@@ -333,19 +333,10 @@ impl<'a> Engine<'a> {
             self.key_seq = seq;
         }
         self.shared.latest.store(seq, Ordering::SeqCst);
-        let count = pieces.len();
-        let rects: Vec<Rect> = pieces.iter().map(|(_, rect, _, _)| *rect).collect();
+        let (pieces, rects) = self.frame(seq, capture_us, input_seq, pieces);
         for rect in &rects {
             self.tiles.sent_in(rect, seq);
         }
-        let pieces = pieces
-            .into_iter()
-            .enumerate()
-            .map(|(i, (pixels, rect, quality, flags))| Piece {
-                pixels,
-                header: self.header(seq, capture_us, input_seq, rect, quality, flags, i, count),
-            })
-            .collect();
         self.submit(
             pieces,
             "frame",
@@ -410,32 +401,40 @@ impl<'a> Engine<'a> {
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn header(
+    /// Numbers `parts` (pixels, rectangle, quality, flags) as the rectangles of frame
+    /// `seq`: every header carries the screen size and the rectangle count, the last
+    /// one the `last` flag. Returns the pieces to encode and their rectangles.
+    fn frame(
         &self,
         seq: u64,
         capture_us: u64,
         input_seq: u64,
-        rect: Rect,
-        quality: u8,
-        flags: u16,
-        index: usize,
-        count: usize,
-    ) -> FrameHeader {
-        FrameHeader {
-            flags: flags | if index + 1 == count { FLAG_LAST } else { 0 },
-            seq,
-            capture_us,
-            input_seq,
-            x: rect.x,
-            y: rect.y,
-            width: rect.width,
-            height: rect.height,
-            screen_width: self.width,
-            screen_height: self.height,
-            quality,
-            rects: u16::try_from(count).unwrap_or(u16::MAX),
-        }
+        parts: Vec<(Arc<Pixels>, Rect, u8, u16)>,
+    ) -> (Vec<Piece>, Vec<Rect>) {
+        let count = parts.len();
+        let rects = parts.iter().map(|(_, rect, _, _)| *rect).collect();
+        let pieces = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (pixels, rect, quality, flags))| Piece {
+                pixels,
+                header: FrameHeader {
+                    flags: flags | if i + 1 == count { FLAG_LAST } else { 0 },
+                    seq,
+                    capture_us,
+                    input_seq,
+                    x: rect.x,
+                    y: rect.y,
+                    width: rect.width,
+                    height: rect.height,
+                    screen_width: self.width,
+                    screen_height: self.height,
+                    quality,
+                    rects: u16::try_from(count).unwrap_or(u16::MAX),
+                },
+            })
+            .collect();
+        (pieces, rects)
     }
 
     /// Encodes a keyframe from the kept picture if a viewer waits for one newer than
@@ -466,21 +465,13 @@ impl<'a> Engine<'a> {
         }
         let full = Rect::full(self.width, self.height);
         let pixels = Arc::new(picture.copy(full));
-        let stripes = plan::stripes(full, self.pool.size());
-        let count = stripes.len();
         let quality = self.quality.max(REFRESH_QUALITY);
-        let capture_us = now_us();
-        let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
-        let pieces = stripes
+        let parts = plan::stripes(full, self.pool.size())
             .into_iter()
-            .enumerate()
-            .map(|(i, rect)| Piece {
-                pixels: pixels.clone(),
-                header: self.header(
-                    covers, capture_us, input_seq, rect, quality, FLAG_KEY, i, count,
-                ),
-            })
+            .map(|rect| (pixels.clone(), rect, quality, FLAG_KEY))
             .collect();
+        let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
+        let (pieces, _) = self.frame(covers, now_us(), input_seq, parts);
         self.submit(
             pieces,
             "keyframe",
@@ -531,22 +522,13 @@ impl<'a> Engine<'a> {
             st.whole_in_flight = true;
         }
         let full = Rect::full(self.width, self.height);
-        let header = self.header(
-            covers,
-            now_us(),
-            self.shared.stats.input_seq.load(Ordering::SeqCst),
-            full,
-            self.quality,
-            FLAG_KEY,
-            0,
-            1,
-        );
-        let piece = Piece {
-            pixels: Arc::new(picture.copy(full)),
-            header,
-        };
+        let pixels = Arc::new(picture.copy(full));
+        let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
+        let parts = vec![(pixels, full, self.quality, FLAG_KEY)];
+        let (pieces, _) = self.frame(covers, now_us(), input_seq, parts);
+        let header = pieces[0].header;
         self.submit(
-            vec![piece],
+            pieces,
             "whole-frame",
             move |shared, mut messages| {
                 if let Some(message) = messages.pop() {
@@ -617,19 +599,10 @@ impl Engine<'_> {
             for rect in tiles.rects(plan::MAX_RECTS) {
                 let pixels = Arc::new(picture.copy(rect));
                 for stripe in plan::stripes(rect, self.pool.size()) {
-                    parts.push((pixels.clone(), stripe));
+                    parts.push((pixels.clone(), stripe, quality, 0));
                 }
             }
-            let count = parts.len();
-            let rects: Vec<Rect> = parts.iter().map(|(_, r)| *r).collect();
-            let pieces = parts
-                .into_iter()
-                .enumerate()
-                .map(|(i, (pixels, rect))| Piece {
-                    pixels,
-                    header: self.header(covers, capture_us, input_seq, rect, quality, 0, i, count),
-                })
-                .collect();
+            let (pieces, rects) = self.frame(covers, capture_us, input_seq, parts);
             self.submit(
                 pieces,
                 "catch-up",
