@@ -88,13 +88,22 @@ pub fn backing_size(css_width: f64, css_height: f64, device_pixel_ratio: f64) ->
 
 /// How the canvas is laid out right now: its CSS size, its backing size and where the
 /// image is drawn. Rebuilt on resize and when the image size changes.
+///
+/// A view may be zoomed in (a pinch on a phone): the image is then drawn larger than
+/// the canvas, panned so that some part of it fills the canvas, and input maps through
+/// that same larger rectangle.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct View {
     css_width: f64,
     css_height: f64,
     backing: (u32, u32),
+    /// The letterboxed rectangle at zoom 1.
+    fitted: Option<Rect>,
     drawn: Option<Rect>,
 }
+
+/// Most a view zooms in.
+pub const MAX_ZOOM: f64 = 8.0;
 
 impl View {
     /// Lays out a canvas of `css_width × css_height` CSS pixels at `device_pixel_ratio`,
@@ -111,8 +120,77 @@ impl View {
             css_width,
             css_height,
             backing,
+            fitted: drawn,
             drawn,
         }
+    }
+
+    /// How far this view is zoomed in: 1 when the whole image fits.
+    pub fn zoom(&self) -> f64 {
+        match (self.fitted, self.drawn) {
+            (Some(f), Some(d)) if f.width > 0.0 => d.width / f.width,
+            _ => 1.0,
+        }
+    }
+
+    /// This view zoomed to `zoom` (1 to [`MAX_ZOOM`]) with the image fraction `at`
+    /// under the CSS point `anchor`, as near as the edges allow: a zoomed image always
+    /// covers the canvas, and a fitted one is centred.
+    pub fn zoomed(&self, zoom: f64, anchor: (f64, f64), at: (f64, f64)) -> View {
+        let (Some(fitted), Some((ax, ay))) = (self.fitted, self.backing_point(anchor.0, anchor.1))
+        else {
+            return *self;
+        };
+        let zoom = if zoom.is_finite() {
+            zoom.clamp(1.0, MAX_ZOOM)
+        } else {
+            1.0
+        };
+        let (width, height) = (fitted.width * zoom, fitted.height * zoom);
+        let place = |anchor: f64, at: f64, size: f64, outer: f64| {
+            if size <= outer {
+                // Not wider than the canvas on this axis: centred, as when fitted.
+                ((outer - size) / 2.0).floor()
+            } else {
+                (anchor - at * size).clamp(outer - size, 0.0)
+            }
+        };
+        let x = place(ax, at.0, width, f64::from(self.backing.0));
+        let y = place(ay, at.1, height, f64::from(self.backing.1));
+        View {
+            drawn: Some(Rect {
+                x,
+                y,
+                width,
+                height,
+            }),
+            ..*self
+        }
+    }
+
+    /// This view (a new layout) with the zoom of `previous`, keeping the image point
+    /// that was at the canvas centre there.
+    pub fn keeping_zoom_of(&self, previous: &View) -> View {
+        let zoom = previous.zoom();
+        if zoom <= 1.0 {
+            return *self;
+        }
+        let (pw, ph) = previous.css_size();
+        let Some(at) = previous.fraction_clamped(pw / 2.0, ph / 2.0) else {
+            return *self;
+        };
+        self.zoomed(zoom, (self.css_width / 2.0, self.css_height / 2.0), at)
+    }
+
+    /// The CSS point (relative to the canvas) where the image fraction `at` is drawn.
+    pub fn css_point(&self, at: (f64, f64)) -> Option<(f64, f64)> {
+        let d = self.drawn?;
+        if !(self.css_width > 0.0 && self.css_height > 0.0) {
+            return None;
+        }
+        let sx = f64::from(self.backing.0) / self.css_width;
+        let sy = f64::from(self.backing.1) / self.css_height;
+        Some(((d.x + at.0 * d.width) / sx, (d.y + at.1 * d.height) / sy))
     }
 
     /// The canvas's CSS size this view was made for.
@@ -249,6 +327,40 @@ mod tests {
         assert_eq!(v.backing_size(), (2000, 1000));
         let f = v.fraction(125.0, 62.5).expect("on the image");
         assert!(close(f, (0.25, 0.25)), "{f:?}");
+    }
+
+    #[test]
+    fn a_zoomed_view_keeps_the_anchor_and_covers_the_canvas() {
+        // 1000x500 CSS canvas, square image drawn at CSS x 250..750.
+        let v = View::new(1000.0, 500.0, 1.0, Some((100, 100)));
+        assert_eq!(v.zoom(), 1.0);
+        let z = v.zoomed(4.0, (500.0, 250.0), (0.5, 0.5));
+        assert!((z.zoom() - 4.0).abs() < 1e-9);
+        let centre = z.fraction(500.0, 250.0).expect("on the image");
+        assert!(close(centre, (0.5, 0.5)), "{centre:?}");
+        // 2000 px wide now: the canvas spans fractions 0.25..0.75 across.
+        let left = z.fraction(0.0, 250.0).expect("on the image");
+        assert!(close(left, (0.25, 0.5)), "{left:?}");
+        let back = z.css_point((0.25, 0.5)).expect("drawn");
+        assert!(close(back, (0.0, 250.0)), "{back:?}");
+        // Anchored at a corner, the image is moved no further than its edge.
+        let corner = v.zoomed(2.0, (0.0, 0.0), (0.0, 0.0));
+        assert!(close(corner.fraction(0.0, 0.0).expect("on"), (0.0, 0.0)));
+        let far = v.zoomed(2.0, (0.0, 0.0), (1.0, 1.0));
+        let f = far.fraction(1000.0, 500.0).expect("on");
+        assert!(
+            close(f, (1.0, 1.0)),
+            "the far corner stays at the canvas corner: {f:?}"
+        );
+        // Out of range zooms are clamped; a new layout keeps the zoom.
+        assert!((v.zoomed(100.0, (0.0, 0.0), (0.5, 0.5)).zoom() - MAX_ZOOM).abs() < 1e-9);
+        assert_eq!(v.zoomed(0.5, (0.0, 0.0), (0.5, 0.5)).drawn(), v.drawn());
+        let relaid = View::new(1000.0, 500.0, 2.0, Some((100, 100))).keeping_zoom_of(&z);
+        assert!((relaid.zoom() - 4.0).abs() < 1e-9);
+        assert!(close(
+            relaid.fraction(500.0, 250.0).expect("on"),
+            (0.5, 0.5)
+        ));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct KeyEvent<'a> {
     pub alt_graph: bool,
     /// `KeyboardEvent.isComposing`: an IME composition is in progress.
     pub composing: bool,
+    /// `KeyboardEvent.repeat`: the browser's auto-repeat of a held key.
+    pub repeat: bool,
 }
 
 /// Whether `code` is a `KeyboardEvent.code` the server accepts.
@@ -69,8 +71,12 @@ fn valid_code(code: &str) -> bool {
 }
 
 /// The code to send for `e`: its own, or the name of a [`NAMED_KEYS`] key without one.
+/// AltRight is sent as `AltGraph` when the client's layout makes it AltGr, so the
+/// server presses its own AltGr rather than Alt.
 fn code_of<'a>(e: &KeyEvent<'a>) -> Option<&'a str> {
-    if valid_code(e.code) {
+    if e.key == "AltGraph" {
+        Some("AltGraph")
+    } else if valid_code(e.code) {
         Some(e.code)
     } else {
         NAMED_KEYS.contains(&e.key).then_some(e.key)
@@ -97,9 +103,26 @@ fn tap(code: &str) -> Vec<ClientMessage> {
         .map(|down| ClientMessage::Key {
             code: code.to_string(),
             down,
+            key: None,
             seq: None,
         })
         .into()
+}
+
+/// A key combination from the keys menu (Ctrl+Alt+Del, Alt+Tab, …): each `code`
+/// pressed in order, then released in reverse order.
+pub fn combo(codes: &[&str]) -> Vec<ClientMessage> {
+    let key = |code: &&str, down| ClientMessage::Key {
+        code: (*code).to_string(),
+        down,
+        key: None,
+        seq: None,
+    };
+    codes
+        .iter()
+        .map(|c| key(c, true))
+        .chain(codes.iter().rev().map(|c| key(c, false)))
+        .collect()
 }
 
 /// Keyboard state: keys sent down and not yet up, an IME composition in progress,
@@ -120,11 +143,28 @@ impl Keyboard {
         Self::default()
     }
 
+    /// Whether the key `code` was sent down and not yet up. The browser's repeats of
+    /// such a key are swallowed: the server holds the key, and its own auto-repeat
+    /// repeats it (sending both would double every repeat).
+    pub fn holds(&self, code: &str) -> bool {
+        self.held.iter().any(|c| c == code)
+    }
+
+    /// Whether `e` is a browser repeat of a key held on the server: send nothing, and
+    /// `preventDefault()` it (a repeated Tab must not move the page's focus either).
+    pub fn swallows(&self, e: &KeyEvent<'_>) -> bool {
+        e.repeat && code_of(e).is_some_and(|c| self.holds(c))
+    }
+
     /// A `keydown`. `Some` means: send it and `preventDefault()` the event.
-    /// `None` means the event is left to the browser (IME, dead keys, unknown keys);
+    /// `None` means the event is left to the browser (IME, dead keys, unknown keys,
+    /// repeats of a held key, which the page swallows: see [`Keyboard::holds`]);
     /// what it types, if anything, comes as `compositionend` or `input`.
     pub fn down(&mut self, e: &KeyEvent<'_>) -> Option<ClientMessage> {
         self.just_sent = None;
+        if self.swallows(e) {
+            return None;
+        }
         if self.composing
             || e.composing
             || e.key_code == IME_KEY_CODE
@@ -142,9 +182,12 @@ impl Keyboard {
             if !self.held.iter().any(|c| c == code) {
                 self.held.push(code.to_string());
             }
+            // A letter names a shortcut by the client's layout (Ctrl+Z on AZERTY).
+            let letter = e.key.len() == 1 && e.key.chars().all(|c| c.is_ascii_alphabetic());
             ClientMessage::Key {
                 code: code.to_string(),
                 down: true,
+                key: letter.then(|| e.key.to_string()),
                 seq: None,
             }
         };
@@ -161,6 +204,7 @@ impl Keyboard {
         Some(ClientMessage::Key {
             code,
             down: false,
+            key: None,
             seq: None,
         })
     }
@@ -212,6 +256,7 @@ impl Keyboard {
             .map(|code| ClientMessage::Key {
                 code,
                 down: false,
+                key: None,
                 seq: None,
             })
             .collect()
@@ -254,6 +299,16 @@ mod tests {
         Some(ClientMessage::Key {
             code: code.into(),
             down,
+            key: None,
+            seq: None,
+        })
+    }
+
+    fn shortcut(code: &str, letter: &str) -> Option<ClientMessage> {
+        Some(ClientMessage::Key {
+            code: code.into(),
+            down: true,
+            key: Some(letter.into()),
             seq: None,
         })
     }
@@ -290,12 +345,12 @@ mod tests {
             ctrl: true,
             ..ev("c", "KeyC")
         };
-        assert_eq!(k.down(&ctrl_c), key("KeyC", true));
+        assert_eq!(k.down(&ctrl_c), shortcut("KeyC", "c"));
         let meta_v = KeyEvent {
             meta: true,
             ..ev("v", "KeyV")
         };
-        assert_eq!(k.down(&meta_v), key("KeyV", true));
+        assert_eq!(k.down(&meta_v), shortcut("KeyV", "v"));
         assert_eq!(k.up(&ctrl_c), key("KeyC", false));
         assert_eq!(
             k.down(&ev("ArrowLeft", "ArrowLeft")),
@@ -318,7 +373,78 @@ mod tests {
             alt: true,
             ..ev("f", "KeyF")
         };
-        assert_eq!(k.down(&alt_f), key("KeyF", true));
+        assert_eq!(k.down(&alt_f), shortcut("KeyF", "f"));
+    }
+
+    #[test]
+    fn shortcuts_name_the_letter_of_the_client_layout() {
+        let mut k = Keyboard::new();
+        // Ctrl+Z on a German keyboard: the key labelled Z is where US has Y.
+        let ctrl_z = KeyEvent {
+            ctrl: true,
+            ..ev("z", "KeyY")
+        };
+        assert_eq!(k.down(&ctrl_z), shortcut("KeyY", "z"));
+        // A Cyrillic letter says nothing the server can map: the code decides.
+        let ctrl_c = KeyEvent {
+            ctrl: true,
+            ..ev("с", "KeyC")
+        };
+        assert_eq!(k.down(&ctrl_c), key("KeyC", true));
+        // Ctrl+Shift+2: not a letter, the code decides.
+        let ctrl_at = KeyEvent {
+            ctrl: true,
+            ..ev("@", "Digit2")
+        };
+        assert_eq!(k.down(&ctrl_at), key("Digit2", true));
+        // The release names the code only; the server remembers what it pressed.
+        assert_eq!(k.up(&ev("Z", "KeyY")), key("KeyY", false));
+    }
+
+    #[test]
+    fn altgr_is_sent_as_altgr_not_alt() {
+        let mut k = Keyboard::new();
+        assert_eq!(k.down(&ev("AltGraph", "AltRight")), key("AltGraph", true));
+        assert_eq!(k.up(&ev("AltGraph", "AltRight")), key("AltGraph", false));
+        // On a US layout the same key is a right Alt.
+        assert_eq!(k.down(&ev("Alt", "AltRight")), key("AltRight", true));
+    }
+
+    #[test]
+    fn a_combination_presses_in_order_and_releases_in_reverse() {
+        let msgs = combo(&["ControlLeft", "AltLeft", "Delete"]);
+        let expected: Vec<_> = [
+            ("ControlLeft", true),
+            ("AltLeft", true),
+            ("Delete", true),
+            ("Delete", false),
+            ("AltLeft", false),
+            ("ControlLeft", false),
+        ]
+        .into_iter()
+        .filter_map(|(c, d)| key(c, d))
+        .collect();
+        assert_eq!(msgs, expected);
+    }
+
+    #[test]
+    fn browser_repeats_of_a_held_key_are_not_sent() {
+        let mut k = Keyboard::new();
+        let repeat = |key, code| KeyEvent {
+            repeat: true,
+            ..ev(key, code)
+        };
+        assert_eq!(
+            k.down(&ev("Backspace", "Backspace")),
+            key("Backspace", true)
+        );
+        assert!(k.holds("Backspace"));
+        assert_eq!(k.down(&repeat("Backspace", "Backspace")), None);
+        assert_eq!(k.down(&repeat("Backspace", "Backspace")), None);
+        assert_eq!(k.up(&ev("Backspace", "Backspace")), key("Backspace", false));
+        // A printable key is typed as text, so nothing holds it: its repeats type.
+        assert_eq!(k.down(&ev("a", "KeyA")), text("a"));
+        assert_eq!(k.down(&repeat("a", "KeyA")), text("a"));
     }
 
     #[test]

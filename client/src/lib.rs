@@ -15,6 +15,7 @@
 //! canvas, the listeners and the overlay. It holds no logic worth testing by itself.
 
 pub mod connect;
+pub mod cursor;
 pub mod frames;
 pub mod geometry;
 pub mod gesture;

@@ -126,6 +126,16 @@ pub struct Args {
     #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_input_rate: u32,
 
+    /// Do not draw the remote cursor into `/video_feed` and `/snapshot.jpg` frames.
+    #[arg(long)]
+    pub no_cursor: bool,
+
+    /// The desktop's double-click time, milliseconds (GTK and Qt: 400; xterm: 250).
+    /// A second click that the network delayed past it is replayed so the desktop
+    /// still sees a double click.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(50..=5_000))]
+    pub double_click_ms: u32,
+
     /// TLS certificate chain, PEM (with --tls-key): serve https and wss.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -210,6 +220,10 @@ pub struct Config {
     pub max_clients: usize,
     /// Most input events per second per client.
     pub max_input_rate: u32,
+    /// The desktop's double-click time.
+    pub double_click: Duration,
+    /// Draw the remote cursor into whole frames (`/video_feed`, `/snapshot.jpg`).
+    pub draw_cursor: bool,
     /// TLS, when on.
     pub tls: Option<TlsSource>,
     /// How long a connection may stay open before a request on it authenticates.
@@ -236,6 +250,8 @@ impl Config {
             allow_hosts: Vec::new(),
             max_clients: 16,
             max_input_rate: 400,
+            double_click: crate::input::DESKTOP_DOUBLE_CLICK,
+            draw_cursor: true,
             tls: None,
             unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,
         }
@@ -361,6 +377,8 @@ impl TryFrom<Args> for Config {
             allow_hosts,
             max_clients: a.max_clients as usize,
             max_input_rate: a.max_input_rate,
+            double_click: Duration::from_millis(u64::from(a.double_click_ms)),
+            draw_cursor: !a.no_cursor,
             tls,
             unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,
         })

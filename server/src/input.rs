@@ -5,14 +5,14 @@
 //! buttons and keys it holds, so [`Input::release_all`] can let go of everything when
 //! the controlling viewer leaves, even mid-drag.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deskcast_shared::{Button, ClientMessage, DragPhase};
-use enigo::{Axis, Coordinate, Direction, Enigo, Key, Keyboard, Mouse, Settings};
+use enigo::{Axis, Coordinate, Direction, Enigo, InputResult, Key, Keyboard, Mouse, Settings};
 use tokio::sync::broadcast;
 
 use crate::capture::Geometry;
@@ -23,6 +23,23 @@ const QUEUE: usize = 256;
 
 /// Gap between the two clicks of a double-click: far inside any OS double-click interval.
 const DOUBLE_CLICK_GAP: Duration = Duration::from_millis(30);
+
+/// The desktop's double-click time as deskcast assumes it: GTK's and Qt's default.
+/// A second or third click that reaches the desktop later than this after the press
+/// before it (the network stretched the gap) is replayed as a quick series.
+pub const DESKTOP_DOUBLE_CLICK: Duration = Duration::from_millis(400);
+
+/// How far (desktop pixels) the presses of one click series may be apart.
+const CLICK_SERIES_DISTANCE: i32 = 8;
+
+/// `ISO_Level3_Shift`: what AltGr is on layouts that have it.
+const KEYSYM_ALTGR: u32 = 0xfe03;
+/// `Alt_R`.
+const KEYSYM_ALT_R: u32 = 0xffea;
+/// `Super_R`.
+const KEYSYM_SUPER_R: u32 = 0xffec;
+/// `Menu` (the context-menu key).
+const KEYSYM_MENU: u32 = 0xff67;
 
 enum Command {
     Event(ClientMessage),
@@ -51,6 +68,7 @@ impl Input {
     /// `applied.input_seq` receives the `seq` of each applied event, for the frame header.
     pub fn start(
         geometry: Geometry,
+        double_click: Duration,
         desktop: bool,
         applied: Arc<Stats>,
         kicker: Kicker,
@@ -60,7 +78,17 @@ impl Input {
         let thread_tap = tap.clone();
         std::thread::Builder::new()
             .name("deskcast-input".into())
-            .spawn(move || input_loop(rx, geometry, desktop, &applied, &kicker, &thread_tap))?;
+            .spawn(move || {
+                input_loop(
+                    rx,
+                    geometry,
+                    double_click,
+                    desktop,
+                    &applied,
+                    &kicker,
+                    &thread_tap,
+                )
+            })?;
         Ok(Input { tx, tap })
     }
 
@@ -137,8 +165,18 @@ pub fn key_for_code(code: &str) -> Option<Key> {
         "ShiftRight" => Key::RShift,
         "ControlLeft" => Key::LControl,
         "ControlRight" => Key::RControl,
-        "AltLeft" | "AltRight" => Key::Alt,
-        "MetaLeft" | "MetaRight" | "OSLeft" | "OSRight" => Key::Meta,
+        "AltLeft" => Key::Alt,
+        "AltRight" => Key::Other(KEYSYM_ALT_R),
+        // Not a `KeyboardEvent.code`: the page sends it for AltRight when the client's
+        // layout makes that key AltGr (`KeyboardEvent.key` "AltGraph").
+        "AltGraph" => Key::Other(KEYSYM_ALTGR),
+        "MetaLeft" | "OSLeft" => Key::Meta,
+        "MetaRight" | "OSRight" => Key::Other(KEYSYM_SUPER_R),
+        "ContextMenu" => Key::Other(KEYSYM_MENU),
+        "PrintScreen" => Key::PrintScr,
+        "Pause" => Key::Pause,
+        "ScrollLock" => Key::ScrollLock,
+        "NumLock" => Key::Numlock,
         "Minus" => Key::Unicode('-'),
         "Equal" => Key::Unicode('='),
         "BracketLeft" => Key::Unicode('['),
@@ -169,6 +207,35 @@ pub fn key_for_code(code: &str) -> Option<Key> {
     })
 }
 
+/// The key a `key` message presses: a letter by the client's layout when it sent one
+/// (shortcuts follow the labels on the user's keyboard), otherwise by `code`.
+pub fn key_for(code: &str, key: Option<&str>) -> Option<Key> {
+    let mut chars = key.unwrap_or_default().chars();
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        if c.is_ascii_alphabetic() {
+            return Some(Key::Unicode(c.to_ascii_lowercase()));
+        }
+    }
+    key_for_code(code)
+}
+
+/// Whether `key` is a modifier: released around typed text, so a character comes out
+/// as itself whatever modifiers the user physically holds.
+fn is_modifier(key: Key) -> bool {
+    matches!(
+        key,
+        Key::Shift
+            | Key::LShift
+            | Key::RShift
+            | Key::Control
+            | Key::LControl
+            | Key::RControl
+            | Key::Alt
+            | Key::Meta
+            | Key::Other(KEYSYM_ALTGR | KEYSYM_ALT_R | KEYSYM_SUPER_R)
+    )
+}
+
 /// Maps a fraction of the streamed image to a desktop pixel (never past the last one).
 pub fn to_pixel(geometry: Geometry, fx: f64, fy: f64) -> (i32, i32) {
     let axis = |origin: i32, size: u32, f: f64| {
@@ -189,13 +256,25 @@ fn button(b: Button) -> enigo::Button {
     }
 }
 
+/// The last press of a button, to tell how far apart the clicks of a series landed.
+#[derive(Debug, Clone, Copy)]
+struct LastPress {
+    button: Button,
+    at: (i32, i32),
+    when: Instant,
+}
+
 /// The desktop side: enigo plus what it currently holds down.
 struct Desktop {
     enigo: Enigo,
     geometry: Geometry,
     buttons: HashSet<Button>,
-    keys: HashSet<Key>,
+    /// Keys held down, by the `code` that pressed them (a release finds the same key
+    /// even when the layout character changed in between, as Shift does).
+    keys: HashMap<String, Key>,
     drag: Option<Button>,
+    last_press: Option<LastPress>,
+    double_click: Duration,
 }
 
 impl Desktop {
@@ -218,8 +297,67 @@ impl Desktop {
         self.enigo.button(button(b), dir)
     }
 
+    /// A `button` press or release. A press that the client counted as the `clicks`th
+    /// click of a series but that reaches the desktop too long after the press before
+    /// it is preceded by `clicks - 1` quick clicks, so the desktop counts the series too.
+    fn button(&mut self, x: f64, y: f64, b: Button, down: bool, clicks: u8) -> InputResult<()> {
+        let at = to_pixel(self.geometry, x, y);
+        let moved = self.enigo.move_mouse(at.0, at.1, Coordinate::Abs);
+        if !down {
+            // Release even if the move failed: a button must never stay held.
+            return moved.and(self.press(b, false));
+        }
+        moved?;
+        let now = Instant::now();
+        let stretched = self.last_press.is_some_and(|last| {
+            last.button == b
+                && (last.at.0 - at.0).abs() <= CLICK_SERIES_DISTANCE
+                && (last.at.1 - at.1).abs() <= CLICK_SERIES_DISTANCE
+                && now.duration_since(last.when) > self.double_click
+        });
+        if clicks > 1 && stretched {
+            for _ in 1..clicks {
+                self.enigo.button(button(b), Direction::Click)?;
+                std::thread::sleep(DOUBLE_CLICK_GAP);
+            }
+        }
+        self.last_press = Some(LastPress {
+            button: b,
+            at,
+            when: Instant::now(),
+        });
+        self.press(b, true)
+    }
+
+    /// Types `text` with the modifiers the user holds let go first and pressed again
+    /// after, so `@` typed with AltGr (or Shift) comes out as `@` on any server layout.
+    fn type_text(&mut self, text: &str) -> InputResult<()> {
+        let held: Vec<Key> = self
+            .keys
+            .values()
+            .copied()
+            .filter(|k| is_modifier(*k))
+            .collect();
+        for k in &held {
+            self.enigo.key(*k, Direction::Release)?;
+        }
+        let typed = self.enigo.text(text);
+        for k in &held {
+            self.enigo.key(*k, Direction::Press)?;
+        }
+        typed
+    }
+
     fn apply(&mut self, msg: &ClientMessage) -> enigo::InputResult<()> {
         match msg {
+            ClientMessage::Button {
+                x,
+                y,
+                button: b,
+                down,
+                clicks,
+                ..
+            } => self.button(*x, *y, *b, *down, *clicks),
             ClientMessage::Click {
                 x, y, button: b, ..
             } => {
@@ -272,19 +410,34 @@ impl Desktop {
                 }
                 Ok(())
             }
-            ClientMessage::Key { code, down, .. } => {
-                let Some(key) = key_for_code(code) else {
-                    return Ok(());
-                };
+            ClientMessage::Key {
+                code, down, key, ..
+            } => {
                 if *down {
-                    self.keys.insert(key);
-                    self.enigo.key(key, Direction::Press)
+                    let Some(k) = key_for(code, key.as_deref()) else {
+                        return Ok(());
+                    };
+                    if self
+                        .keys
+                        .insert(code.clone(), k)
+                        .is_some_and(|old| old != k)
+                    {
+                        // Pressed again as another character: let go of the first.
+                        self.enigo.key(k, Direction::Release)?;
+                    }
+                    self.enigo.key(k, Direction::Press)
                 } else {
-                    self.keys.remove(&key);
-                    self.enigo.key(key, Direction::Release)
+                    match self.keys.remove(code) {
+                        Some(k) => self.enigo.key(k, Direction::Release),
+                        // Never pressed here: release what the code names, harmlessly.
+                        None => match key_for_code(code) {
+                            Some(k) => self.enigo.key(k, Direction::Release),
+                            None => Ok(()),
+                        },
+                    }
                 }
             }
-            ClientMessage::Text { text, .. } => self.enigo.text(text),
+            ClientMessage::Text { text, .. } => self.type_text(text),
             // Not input: the socket handles acks and never sends them here.
             ClientMessage::Ack { .. } => Ok(()),
         }
@@ -295,7 +448,7 @@ impl Desktop {
         for b in std::mem::take(&mut self.buttons) {
             let _ = self.enigo.button(button(b), Direction::Release);
         }
-        for k in std::mem::take(&mut self.keys) {
+        for (_, k) in std::mem::take(&mut self.keys) {
             let _ = self.enigo.key(k, Direction::Release);
         }
     }
@@ -304,6 +457,7 @@ impl Desktop {
 fn input_loop(
     rx: Receiver<Command>,
     geometry: Geometry,
+    double_click: Duration,
     desktop: bool,
     applied: &Stats,
     kicker: &Kicker,
@@ -315,8 +469,10 @@ fn input_loop(
                 enigo,
                 geometry,
                 buttons: HashSet::new(),
-                keys: HashSet::new(),
+                keys: HashMap::new(),
                 drag: None,
+                last_press: None,
+                double_click,
             }),
             Err(e) => {
                 tracing::error!(cause = %e, "cannot open the desktop for input; input is off");

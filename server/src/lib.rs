@@ -21,6 +21,7 @@ pub mod auth;
 pub mod capture;
 pub mod config;
 pub mod control;
+pub mod cursor;
 pub mod encode;
 pub mod error;
 pub mod http;
@@ -48,6 +49,7 @@ use crate::pipeline::{Pipeline, Stats};
 pub struct App {
     pipeline: Arc<Pipeline>,
     input: Option<Input>,
+    cursor: Option<Arc<cursor::Watcher>>,
     config: Config,
 }
 
@@ -55,17 +57,30 @@ impl App {
     /// Opens the source and starts the pipeline; fails early with advice.
     pub fn new(config: &Config) -> Result<Self, StartError> {
         let source = capture::open(config.source)?;
-        let pipeline = Pipeline::start(source, config.fps, config.quality)?;
+        let cursor = if source.is_desktop() {
+            cursor::Watcher::start().map(Arc::new)
+        } else {
+            None
+        };
+        let drawn = cursor.clone().filter(|_| config.draw_cursor);
+        let pipeline = Pipeline::start(source, config.fps, config.quality, drawn)?;
         let desktop = pipeline.is_desktop();
         let input = if desktop || config.test_accept_input {
             let (geometry, applied) = (pipeline.geometry(), pipeline.stats());
-            Some(Input::start(geometry, desktop, applied, pipeline.kicker())?)
+            Some(Input::start(
+                geometry,
+                config.double_click,
+                desktop,
+                applied,
+                pipeline.kicker(),
+            )?)
         } else {
             None
         };
         Ok(App {
             pipeline: Arc::new(pipeline),
             input,
+            cursor,
             config: config.clone(),
         })
     }
@@ -128,6 +143,7 @@ impl App {
         let state = http::AppState {
             pipeline: self.pipeline,
             input: self.input,
+            cursor: self.cursor,
             seat: Arc::new(control::Seat::default()),
             stopping,
             viewers: limits::Viewers::new(self.config.max_clients),

@@ -54,7 +54,7 @@ async fn a_browser_click_presses_the_button_at_the_matching_screen_pixel() {
     browser.click((cx.round(), cy.round()), 0).await;
     let pressed = |ev: &[XEvent]| {
         ev.iter().find_map(|e| match *e {
-            XEvent::Press { button: 1, x, y } => Some((x, y)),
+            XEvent::Press { button: 1, x, y, .. } => Some((x, y)),
             _ => None,
         })
     };

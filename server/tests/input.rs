@@ -54,7 +54,7 @@ fn near(a: i16, b: i16) -> bool {
 fn presses(ev: &[XEvent], button: u8) -> Vec<(i16, i16)> {
     ev.iter()
         .filter_map(|e| match e {
-            XEvent::Press { button: b, x, y } if *b == button => Some((*x, *y)),
+            XEvent::Press { button: b, x, y, .. } if *b == button => Some((*x, *y)),
             _ => None,
         })
         .collect()
@@ -398,4 +398,118 @@ async fn a_still_screen_keeps_mjpeg_alive_and_a_gone_viewer_is_noticed() {
         .await,
         "the pipeline stops once the gone MJPEG viewer is noticed"
     );
+}
+
+/// Press times (X server milliseconds) of `button`, in order.
+fn press_times(ev: &[XEvent], button: u8) -> Vec<u32> {
+    ev.iter()
+        .filter_map(|e| match e {
+            XEvent::Press {
+                button: b, time, ..
+            } if *b == button => Some(*time),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many clicks an X client with this double-click time (GTK's and Qt's 400 ms)
+/// counts for the last press: 1 single, 2 double, 3 triple.
+fn counted_clicks(times: &[u32], double_click_ms: u32) -> usize {
+    let mut n = 0;
+    for (i, t) in times.iter().enumerate() {
+        n = if i > 0 && t.wrapping_sub(times[i - 1]) <= double_click_ms {
+            n + 1
+        } else {
+            1
+        };
+    }
+    n
+}
+
+fn button(down: bool, clicks: u8) -> String {
+    format!(r#"{{"type":"button","x":0.5,"y":0.5,"button":"left","down":{down},"clicks":{clicks}}}"#)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_is_held_until_its_release_and_modifiers_stay_in_order() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk().await else { return };
+    let (mut ws, _) = ws_connect(&d.server).await;
+    send(&mut ws, &button(true, 1)).await;
+    let ev = d.window.wait_for(WAIT, |e| !presses(e, 1).is_empty());
+    assert_eq!(presses(&ev, 1), vec![(640, 360)], "pressed at once: {ev:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(releases(&d.window.events(), 1), 0, "still held");
+    send(&mut ws, &button(false, 1)).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) == 1);
+    assert_eq!(releases(&ev, 1), 1, "released when told: {ev:?}");
+
+    // Shift+click and Ctrl+click, each modifier let go right after the click, in one
+    // burst: every press carries its modifier, none leaks into the next.
+    d.window.clear();
+    for modifier in ["ShiftLeft", "ControlLeft"] {
+        send(&mut ws, &format!(r#"{{"type":"key","code":"{modifier}","down":true}}"#)).await;
+        send(&mut ws, &button(true, 1)).await;
+        send(&mut ws, &button(false, 1)).await;
+        send(&mut ws, &format!(r#"{{"type":"key","code":"{modifier}","down":false}}"#)).await;
+    }
+    send(&mut ws, &button(true, 1)).await;
+    send(&mut ws, &button(false, 1)).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) == 3);
+    let states: Vec<u16> = ev
+        .iter()
+        .filter_map(|e| match e {
+            XEvent::Press { state, .. } => Some(state & 0xff),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states, vec![1, 4, 0], "Shift (1), Control (4), then none: {ev:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_click_the_network_stretched_is_replayed_as_one() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk().await else { return };
+    let (mut ws, _) = ws_connect(&d.server).await;
+    // A quick double click: exactly two presses, counted as a double click.
+    send(&mut ws, &button(true, 1)).await;
+    send(&mut ws, &button(false, 1)).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    send(&mut ws, &button(true, 2)).await;
+    send(&mut ws, &button(false, 1)).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) == 2);
+    let times = press_times(&ev, 1);
+    assert_eq!(times.len(), 2, "nothing replayed when on time: {ev:?}");
+    assert_eq!(counted_clicks(&times, 400), 2);
+
+    // The same double click with its second click delayed 300 ms more on the way
+    // (420 ms apart on arrival): the desktop still counts a double click.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    d.window.clear();
+    send(&mut ws, &button(true, 1)).await;
+    send(&mut ws, &button(false, 1)).await;
+    tokio::time::sleep(Duration::from_millis(120 + 300)).await;
+    send(&mut ws, &button(true, 2)).await;
+    send(&mut ws, &button(false, 1)).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) >= 3);
+    let times = press_times(&ev, 1);
+    assert!(
+        times[1].wrapping_sub(times[0]) > 400,
+        "the test stretched the gap past 400 ms: {times:?}"
+    );
+    assert_eq!(counted_clicks(&times, 400), 2, "a double click: {times:?}");
+    // A stretched third click makes it a triple click.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    send(&mut ws, &button(true, 3)).await;
+    send(&mut ws, &button(false, 1)).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) >= 6);
+    let times = press_times(&ev, 1);
+    assert_eq!(counted_clicks(&times, 400), 3, "a triple click: {times:?}");
+    // A single click later is a single click.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    send(&mut ws, &button(true, 1)).await;
+    send(&mut ws, &button(false, 1)).await;
+    let ev = d.window.wait_for(WAIT, |e| releases(e, 1) >= 7);
+    assert_eq!(counted_clicks(&press_times(&ev, 1), 400), 1);
+    assert_eq!(press_times(&ev, 1).len(), 7, "{ev:?}");
 }

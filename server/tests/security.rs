@@ -365,6 +365,7 @@ async fn input_over_the_rate_is_dropped_with_one_error() {
                     code: ErrorCode::RateLimited,
                     ..
                 } => limited += 1,
+                ServerMessage::Cursor { .. } | ServerMessage::Pointer { .. } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }

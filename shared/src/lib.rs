@@ -31,6 +31,9 @@ pub const MAX_TEXT_CHARS: usize = 256;
 /// Longest `KeyboardEvent.code` accepted in one `key` message.
 pub const MAX_KEY_CODE_LEN: usize = 32;
 
+/// Most clicks in one series a `button` press may claim (a triple click).
+pub const MAX_CLICKS: u8 = 3;
+
 /// Largest wheel step, in either direction, accepted in one `wheel` message.
 pub const MAX_WHEEL_STEP: i32 = 100;
 

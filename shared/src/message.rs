@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{MAX_KEY_CODE_LEN, MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, MAX_WHEEL_STEP};
+use crate::{MAX_CLICKS, MAX_KEY_CODE_LEN, MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, MAX_WHEEL_STEP};
 
 /// A mouse button.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -91,7 +91,30 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
     },
-    /// Move the pointer without pressing anything (hover).
+    /// A button went down or up, as it happened: move to (x, y), then press or release.
+    /// Moves while a button is down drag. This is what the page sends; `click`,
+    /// `double_click` and `drag` remain for scripts.
+    Button {
+        /// Horizontal position, fraction of the image width.
+        x: f64,
+        /// Vertical position, fraction of the image height.
+        y: f64,
+        /// Which button; left when omitted.
+        #[serde(default)]
+        button: Button,
+        /// True on press, false on release.
+        down: bool,
+        /// On a press: which click of a series this is by the client's own timing
+        /// (1 single, 2 the second click of a double click, 3 of a triple click). The
+        /// server replays a series the network stretched past the desktop's
+        /// double-click time. 1 when omitted.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        clicks: u8,
+        /// Optional input sequence number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Move the pointer (hover, or a drag while a `button` is down).
     Move {
         /// Horizontal position, fraction of the image width.
         x: f64,
@@ -119,6 +142,11 @@ pub enum ClientMessage {
         code: String,
         /// True on key down, false on key up.
         down: bool,
+        /// The `KeyboardEvent.key` value, when it helps: a letter typed with Ctrl, Alt
+        /// or Meta names the shortcut by the client's layout (Ctrl+`z` on a German
+        /// keyboard is the key labelled Z, which sends `code` `KeyY`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
         /// Optional input sequence number.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
@@ -200,6 +228,29 @@ pub enum ServerMessage {
         /// Frames sent per second over the last second.
         fps: f64,
     },
+    /// The remote cursor's shape: sent after `hello` and whenever the shape changes.
+    Cursor {
+        /// Changes with every new shape.
+        serial: u32,
+        /// Width, pixels (0 for a hidden cursor).
+        width: u16,
+        /// Height, pixels.
+        height: u16,
+        /// Hotspot, pixels from the left edge.
+        hot_x: u16,
+        /// Hotspot, pixels from the top edge.
+        hot_y: u16,
+        /// The pixels: RGBA, not premultiplied, rows top to bottom, standard base64.
+        rgba: String,
+    },
+    /// Where the remote pointer is, as fractions of the image; sent to view-only
+    /// connections when it moves (the controller has its own pointer).
+    Pointer {
+        /// Horizontal position, fraction of the image width.
+        x: f64,
+        /// Vertical position, fraction of the image height.
+        y: f64,
+    },
     /// A client message was refused; the connection stays open.
     Error {
         /// Machine-readable reason.
@@ -207,6 +258,14 @@ pub enum ServerMessage {
         /// Human-readable detail, lowercase, "what; detail".
         message: String,
     },
+}
+
+fn one() -> u8 {
+    1
+}
+
+fn is_one(n: &u8) -> bool {
+    *n == 1
 }
 
 /// Why a client text message was refused.
@@ -267,6 +326,18 @@ impl ClientMessage {
                 check_fraction("x", *x)?;
                 check_fraction("y", *y)
             }
+            ClientMessage::Button { x, y, clicks, .. } => {
+                check_fraction("x", *x)?;
+                check_fraction("y", *y)?;
+                if (1..=MAX_CLICKS).contains(clicks) {
+                    Ok(())
+                } else {
+                    Err(InvalidMessage::new(
+                        ErrorCode::OutOfRange,
+                        format!("clicks out of range; 1 to {MAX_CLICKS}"),
+                    ))
+                }
+            }
             ClientMessage::Wheel { dx, dy, .. } => {
                 if dx.unsigned_abs() > MAX_WHEEL_STEP.unsigned_abs()
                     || dy.unsigned_abs() > MAX_WHEEL_STEP.unsigned_abs()
@@ -279,10 +350,14 @@ impl ClientMessage {
                     Ok(())
                 }
             }
-            ClientMessage::Key { code, .. } => {
+            ClientMessage::Key { code, key, .. } => {
+                let key_ok = key.as_ref().is_none_or(|k| {
+                    k.len() <= MAX_KEY_CODE_LEN && !k.chars().any(char::is_control)
+                });
                 let ok = !code.is_empty()
                     && code.len() <= MAX_KEY_CODE_LEN
-                    && code.chars().all(|c| c.is_ascii_alphanumeric());
+                    && code.chars().all(|c| c.is_ascii_alphanumeric())
+                    && key_ok;
                 if ok {
                     Ok(())
                 } else {
@@ -319,6 +394,7 @@ impl ClientMessage {
             ClientMessage::Click { seq, .. }
             | ClientMessage::DoubleClick { seq, .. }
             | ClientMessage::Drag { seq, .. }
+            | ClientMessage::Button { seq, .. }
             | ClientMessage::Move { seq, .. }
             | ClientMessage::Wheel { seq, .. }
             | ClientMessage::Key { seq, .. }
@@ -333,6 +409,7 @@ impl ClientMessage {
             ClientMessage::Click { seq, .. }
             | ClientMessage::DoubleClick { seq, .. }
             | ClientMessage::Drag { seq, .. }
+            | ClientMessage::Button { seq, .. }
             | ClientMessage::Move { seq, .. }
             | ClientMessage::Wheel { seq, .. }
             | ClientMessage::Key { seq, .. }
@@ -412,6 +489,28 @@ mod tests {
                 },
             ),
             (
+                r#"{"type":"button","x":0.5,"y":0.25,"button":"left","down":true,"clicks":2}"#,
+                ClientMessage::Button {
+                    x: 0.5,
+                    y: 0.25,
+                    button: Button::Left,
+                    down: true,
+                    clicks: 2,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"button","x":0.5,"y":0.25,"down":false}"#,
+                ClientMessage::Button {
+                    x: 0.5,
+                    y: 0.25,
+                    button: Button::Left,
+                    down: false,
+                    clicks: 1,
+                    seq: None,
+                },
+            ),
+            (
                 r#"{"type":"move","x":0.5,"y":0.5}"#,
                 ClientMessage::Move {
                     x: 0.5,
@@ -432,6 +531,16 @@ mod tests {
                 ClientMessage::Key {
                     code: "KeyA".into(),
                     down: true,
+                    key: None,
+                    seq: None,
+                },
+            ),
+            (
+                r#"{"type":"key","code":"KeyY","down":true,"key":"z"}"#,
+                ClientMessage::Key {
+                    code: "KeyY".into(),
+                    down: true,
+                    key: Some("z".into()),
                     seq: None,
                 },
             ),
@@ -518,6 +627,19 @@ mod tests {
         let json = stats.to_json();
         assert!(json.starts_with(r#"{"type":"stats""#), "{json}");
         assert_eq!(ServerMessage::parse(&json), Ok(stats));
+        let cursor = ServerMessage::Cursor {
+            serial: 7,
+            width: 1,
+            height: 1,
+            hot_x: 0,
+            hot_y: 0,
+            rgba: "AAAA/w==".into(),
+        };
+        let json = cursor.to_json();
+        assert!(json.starts_with(r#"{"type":"cursor""#), "{json}");
+        assert_eq!(ServerMessage::parse(&json), Ok(cursor));
+        let pointer = ServerMessage::Pointer { x: 0.5, y: 0.25 };
+        assert_eq!(ServerMessage::parse(&pointer.to_json()), Ok(pointer));
     }
 
     #[test]
@@ -554,6 +676,18 @@ mod tests {
             (r#"{"type":"text","text":""}"#, ErrorCode::OutOfRange),
             (
                 r#"{"type":"click","x":0.5,"y":0.5,"button":"fourth"}"#,
+                ErrorCode::BadMessage,
+            ),
+            (
+                r#"{"type":"button","x":0.5,"y":0.5,"down":true,"clicks":0}"#,
+                ErrorCode::OutOfRange,
+            ),
+            (
+                r#"{"type":"button","x":0.5,"y":0.5,"down":true,"clicks":9}"#,
+                ErrorCode::OutOfRange,
+            ),
+            (
+                r#"{"type":"button","x":0.5,"y":0.5}"#,
                 ErrorCode::BadMessage,
             ),
         ];

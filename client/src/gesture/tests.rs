@@ -19,12 +19,42 @@ fn mouse(x: f64, y: f64) -> Pointer {
     }
 }
 
-fn finger(x: f64, y: f64) -> Pointer {
+fn finger(id: i32, x: f64, y: f64) -> Pointer {
     Pointer {
-        id: 7,
+        id,
         kind: PointerKind::Touch,
         x,
         y,
+    }
+}
+
+fn press(at: (f64, f64), b: Button, clicks: u8) -> ClientMessage {
+    ClientMessage::Button {
+        x: at.0,
+        y: at.1,
+        button: b,
+        down: true,
+        clicks,
+        seq: None,
+    }
+}
+
+fn release(at: (f64, f64), b: Button) -> ClientMessage {
+    ClientMessage::Button {
+        x: at.0,
+        y: at.1,
+        button: b,
+        down: false,
+        clicks: 1,
+        seq: None,
+    }
+}
+
+fn moved(at: (f64, f64)) -> ClientMessage {
+    ClientMessage::Move {
+        x: at.0,
+        y: at.1,
+        seq: None,
     }
 }
 
@@ -34,379 +64,295 @@ fn tap(g: &mut Gestures, p: Pointer, t: f64) -> Vec<ClientMessage> {
     out
 }
 
-fn click_at(x: f64, y: f64, button: Button) -> ClientMessage {
-    ClientMessage::Click {
-        x,
-        y,
-        button,
-        seq: None,
-    }
-}
-
 #[test]
-fn a_click_waits_for_the_double_click_window_then_goes_out_once() {
+fn a_press_goes_out_at_once_and_its_release_when_it_happens() {
     let mut g = machine();
-    assert!(tap(&mut g, mouse(500.0, 250.0), 0.0).is_empty());
-    assert_eq!(g.deadline(), Some(50.0 + DOUBLE_CLICK_MS));
-    assert!(g.tick(200.0).is_empty(), "still inside the window");
-    assert_eq!(g.tick(350.0), vec![click_at(0.5, 0.5, Button::Left)]);
-    assert!(g.tick(1000.0).is_empty(), "sent once");
-    assert_eq!(g.deadline(), None);
-}
-
-#[test]
-fn two_clicks_close_together_are_one_double_click() {
-    let mut g = machine();
-    assert!(tap(&mut g, mouse(500.0, 250.0), 0.0).is_empty());
-    let out = tap(&mut g, mouse(502.0, 251.0), 180.0);
     assert_eq!(
-        out,
-        vec![ClientMessage::DoubleClick {
-            x: 0.5,
-            y: 0.5,
-            button: Button::Left,
-            seq: None
-        }]
+        g.down(mouse(500.0, 250.0), Button::Left, 0.0),
+        vec![press((0.5, 0.5), Button::Left, 1)],
+        "nothing waits for a double-click window"
     );
-    assert!(
-        g.tick(10_000.0).is_empty(),
-        "no stray single click afterwards"
+    assert_eq!(g.deadline(), None, "no timer for a mouse press");
+    assert!(g.tick(5_000.0).is_empty(), "holding sends nothing more");
+    assert_eq!(
+        g.up(mouse(500.0, 250.0), Button::Left, 1_000.0),
+        vec![release((0.5, 0.5), Button::Left)]
     );
 }
 
 #[test]
-fn a_slow_second_press_released_after_the_window_is_still_a_double_click() {
+fn quick_presses_near_each_other_count_as_a_double_then_a_triple_click() {
+    let mut g = machine();
+    let first = tap(&mut g, mouse(500.0, 250.0), 0.0);
+    assert_eq!(first[0], press((0.5, 0.5), Button::Left, 1));
+    let second = tap(&mut g, mouse(502.0, 251.0), 180.0);
+    assert_eq!(second[0], press((0.504, 0.502), Button::Left, 2));
+    assert_eq!(second[1], release((0.504, 0.502), Button::Left));
+    let third = tap(&mut g, mouse(501.0, 250.0), 360.0);
+    assert_eq!(third[0], press((0.502, 0.5), Button::Left, 3));
+    let fourth = tap(&mut g, mouse(501.0, 250.0), 540.0);
+    assert_eq!(
+        fourth[0],
+        press((0.502, 0.5), Button::Left, 1),
+        "a new series"
+    );
+}
+
+#[test]
+fn presses_too_far_apart_in_space_time_or_button_start_a_new_series() {
     let mut g = machine();
     tap(&mut g, mouse(500.0, 250.0), 0.0);
-    assert!(g.down(mouse(500.0, 250.0), Button::Left, 300.0).is_empty());
-    assert_eq!(g.deadline(), None, "held while the second press is down");
-    assert!(g.tick(600.0).is_empty());
-    let out = g.up(mouse(500.0, 250.0), Button::Left, 650.0);
-    assert!(
-        matches!(out.as_slice(), [ClientMessage::DoubleClick { .. }]),
-        "{out:?}"
-    );
-}
-
-#[test]
-fn clicks_too_far_apart_in_space_or_time_are_two_clicks() {
-    let mut g = machine();
-    tap(&mut g, mouse(500.0, 250.0), 0.0);
-    let out = tap(&mut g, mouse(600.0, 250.0), 100.0);
-    assert_eq!(out, vec![click_at(0.5, 0.5, Button::Left)]);
-    assert_eq!(g.tick(1000.0), vec![click_at(0.7, 0.5, Button::Left)]);
-
-    let mut g = machine();
-    tap(&mut g, mouse(500.0, 250.0), 0.0);
-    assert_eq!(g.tick(400.0).len(), 1);
-    assert!(tap(&mut g, mouse(500.0, 250.0), 500.0).is_empty());
-    assert_eq!(g.tick(2000.0).len(), 1);
-}
-
-#[test]
-fn right_and_middle_clicks_go_out_at_once() {
-    let mut g = machine();
-    assert!(g.down(mouse(300.0, 100.0), Button::Right, 0.0).is_empty());
+    let far = tap(&mut g, mouse(520.0, 250.0), 100.0);
+    assert_eq!(far[0], press((0.54, 0.5), Button::Left, 1), "too far");
+    let late = tap(&mut g, mouse(520.0, 250.0), 100.0 + DOUBLE_CLICK_MS + 1.0);
+    assert_eq!(late[0], press((0.54, 0.5), Button::Left, 1), "too late");
+    let right = g.down(mouse(520.0, 250.0), Button::Right, 700.0);
     assert_eq!(
-        g.up(mouse(300.0, 100.0), Button::Right, 40.0),
-        vec![click_at(0.1, 0.2, Button::Right)]
-    );
-    g.down(mouse(300.0, 100.0), Button::Middle, 100.0);
-    assert_eq!(
-        g.up(mouse(300.0, 100.0), Button::Middle, 140.0),
-        vec![click_at(0.1, 0.2, Button::Middle)]
-    );
-    assert_eq!(g.deadline(), None);
-}
-
-#[test]
-fn a_right_click_right_after_a_left_click_flushes_the_left_one_first() {
-    let mut g = machine();
-    tap(&mut g, mouse(500.0, 250.0), 0.0);
-    let mut out = g.down(mouse(500.0, 250.0), Button::Right, 100.0);
-    out.extend(g.up(mouse(500.0, 250.0), Button::Right, 150.0));
-    assert_eq!(
-        out,
-        vec![
-            click_at(0.5, 0.5, Button::Left),
-            click_at(0.5, 0.5, Button::Right)
-        ]
-    );
-}
-
-#[test]
-fn clicks_on_the_letterbox_bars_send_nothing() {
-    let mut g = machine();
-    assert!(g.down(mouse(100.0, 250.0), Button::Left, 0.0).is_empty());
-    assert!(g.moved(mouse(500.0, 250.0)).is_empty());
-    assert!(
-        g.frame().is_empty(),
-        "the press on the bar swallows its moves"
-    );
-    assert!(g.up(mouse(500.0, 250.0), Button::Left, 100.0).is_empty());
-    assert!(g.tick(10_000.0).is_empty());
-    assert!(tap(&mut g, mouse(900.0, 250.0), 20_000.0).is_empty());
-    assert!(g.tick(30_000.0).is_empty());
-    assert!(g.moved(mouse(900.0, 250.0)).is_empty());
-    assert!(!g.wants_frame(), "hover over a bar is not sent");
-}
-
-#[test]
-fn small_jitter_is_still_a_click() {
-    let mut g = machine();
-    g.down(mouse(500.0, 250.0), Button::Left, 0.0);
-    assert!(g.moved(mouse(503.0, 251.0)).is_empty());
-    assert!(g.frame().is_empty());
-    assert!(g.up(mouse(503.0, 251.0), Button::Left, 60.0).is_empty());
-    assert_eq!(g.tick(400.0), vec![click_at(0.5, 0.5, Button::Left)]);
-}
-
-#[test]
-fn a_drag_starts_at_the_press_point_moves_once_a_frame_and_ends_at_release() {
-    let mut g = machine();
-    assert!(g.down(mouse(300.0, 100.0), Button::Left, 0.0).is_empty());
-    assert_eq!(
-        g.moved(mouse(310.0, 100.0)),
-        vec![ClientMessage::Drag {
-            phase: DragPhase::Start,
-            x: 0.1,
-            y: 0.2,
-            button: Button::Left,
-            seq: None
-        }]
-    );
-    assert!(g.moved(mouse(350.0, 150.0)).is_empty());
-    assert!(g.moved(mouse(400.0, 200.0)).is_empty());
-    assert!(g.wants_frame());
-    let frame = g.frame();
-    assert_eq!(frame.len(), 1, "coalesced to one move a frame: {frame:?}");
-    assert!(matches!(
-        frame[0],
-        ClientMessage::Drag { phase: DragPhase::Move, x, y, .. } if (x - 0.3).abs() < 1e-9 && (y - 0.4).abs() < 1e-9
-    ));
-    assert!(g.frame().is_empty());
-    let end = g.up(mouse(450.0, 250.0), Button::Left, 500.0);
-    assert!(matches!(
-        end.as_slice(),
-        [ClientMessage::Drag { phase: DragPhase::End, x, y, .. }] if (x - 0.4).abs() < 1e-9 && (y - 0.5).abs() < 1e-9
-    ));
-    assert!(g.tick(10_000.0).is_empty(), "a drag is not also a click");
-}
-
-#[test]
-fn a_drag_leaving_the_image_is_clamped_and_still_ends() {
-    let mut g = machine();
-    g.down(mouse(700.0, 250.0), Button::Left, 0.0);
-    g.moved(mouse(720.0, 250.0));
-    g.moved(mouse(2000.0, -50.0));
-    assert!(matches!(
-        g.frame().as_slice(),
-        [ClientMessage::Drag { phase: DragPhase::Move, x, y, .. }] if *x == 1.0 && *y == 0.0
-    ));
-    assert!(matches!(
-        g.up(mouse(-10.0, 900.0), Button::Left, 100.0).as_slice(),
-        [ClientMessage::Drag { phase: DragPhase::End, x, y, .. }] if *x == 0.0 && *y == 1.0
-    ));
-}
-
-#[test]
-fn a_right_button_drag_carries_its_button() {
-    let mut g = machine();
-    g.down(mouse(500.0, 250.0), Button::Right, 0.0);
-    let start = g.moved(mouse(520.0, 250.0));
-    assert!(matches!(
-        start.as_slice(),
-        [ClientMessage::Drag {
-            button: Button::Right,
-            ..
-        }]
-    ));
-    assert!(
-        g.up(mouse(520.0, 250.0), Button::Left, 50.0).is_empty(),
+        right,
+        vec![press((0.54, 0.5), Button::Right, 1)],
         "other button"
     );
-    let end = g.up(mouse(520.0, 250.0), Button::Right, 60.0);
-    assert!(matches!(
-        end.as_slice(),
-        [ClientMessage::Drag {
-            phase: DragPhase::End,
-            button: Button::Right,
-            ..
-        }]
-    ));
 }
 
 #[test]
-fn a_cancelled_drag_ends_where_it_was() {
+fn moves_while_pressed_follow_once_a_frame_and_the_release_ends_there() {
+    let mut g = machine();
+    g.down(mouse(300.0, 100.0), Button::Left, 0.0);
+    assert!(g.moved(mouse(320.0, 100.0)).is_empty(), "coalesced");
+    assert!(g.moved(mouse(350.0, 150.0)).is_empty());
+    assert!(g.wants_frame());
+    assert_eq!(g.frame(), vec![moved((0.2, 0.3))], "only the latest");
+    assert!(g.frame().is_empty());
+    g.moved(mouse(900.0, -20.0));
+    assert_eq!(g.frame(), vec![moved((1.0, 0.0))], "clamped onto the image");
+    assert_eq!(
+        g.up(mouse(900.0, -20.0), Button::Left, 400.0),
+        vec![release((1.0, 0.0), Button::Left)],
+        "a release off the image is still sent"
+    );
+}
+
+#[test]
+fn a_release_drops_the_move_still_waiting_for_a_frame() {
+    let mut g = machine();
+    g.down(mouse(300.0, 100.0), Button::Left, 0.0);
+    g.moved(mouse(350.0, 150.0));
+    assert_eq!(
+        g.up(mouse(360.0, 150.0), Button::Left, 50.0),
+        vec![release((0.22, 0.3), Button::Left)]
+    );
+    assert!(g.frame().is_empty());
+}
+
+#[test]
+fn a_hover_move_waiting_for_the_frame_goes_before_a_press() {
+    let mut g = machine();
+    g.moved(mouse(400.0, 100.0));
+    assert_eq!(
+        g.down(mouse(400.0, 100.0), Button::Left, 0.0),
+        vec![moved((0.3, 0.2)), press((0.3, 0.2), Button::Left, 1)]
+    );
+}
+
+#[test]
+fn hover_moves_are_coalesced_to_one_a_frame_and_bars_send_none() {
+    let mut g = machine();
+    g.moved(mouse(300.0, 100.0));
+    g.moved(mouse(400.0, 100.0));
+    g.moved(mouse(100.0, 100.0));
+    assert_eq!(g.frame(), vec![moved((0.3, 0.2))]);
+    assert!(!g.wants_frame());
+}
+
+#[test]
+fn presses_on_the_letterbox_bars_send_nothing() {
+    let mut g = machine();
+    assert!(tap(&mut g, mouse(100.0, 250.0), 0.0).is_empty());
+    assert!(g.down(mouse(900.0, 250.0), Button::Left, 500.0).is_empty());
+    assert!(g.moved(mouse(500.0, 250.0)).is_empty());
+    assert!(g.frame().is_empty(), "a press from a bar does not drag");
+    assert!(g.up(mouse(500.0, 250.0), Button::Left, 600.0).is_empty());
+}
+
+#[test]
+fn a_cancel_or_reset_releases_the_button_that_is_down() {
+    let mut g = machine();
+    g.down(mouse(500.0, 250.0), Button::Right, 0.0);
+    g.moved(mouse(550.0, 250.0));
+    assert_eq!(g.cancel(1), vec![release((0.6, 0.5), Button::Right)]);
+    assert!(g.frame().is_empty());
+    g.down(mouse(500.0, 250.0), Button::Left, 1_000.0);
+    assert_eq!(g.reset(), vec![release((0.5, 0.5), Button::Left)]);
+    assert!(g.reset().is_empty(), "released once");
+}
+
+#[test]
+fn a_chorded_second_button_is_ignored_until_the_first_is_up() {
     let mut g = machine();
     g.down(mouse(500.0, 250.0), Button::Left, 0.0);
-    g.moved(mouse(600.0, 250.0));
-    assert!(g.cancel(99).is_empty(), "another pointer");
-    assert!(matches!(
-        g.cancel(1).as_slice(),
-        [ClientMessage::Drag { phase: DragPhase::End, x, .. }] if (*x - 0.7).abs() < 1e-9
-    ));
-    assert!(g.frame().is_empty());
-    assert!(g.up(mouse(600.0, 250.0), Button::Left, 100.0).is_empty());
+    assert!(g.down(mouse(500.0, 250.0), Button::Right, 10.0).is_empty());
+    assert!(g.up(mouse(500.0, 250.0), Button::Right, 20.0).is_empty());
+    assert_eq!(g.up(mouse(500.0, 250.0), Button::Left, 30.0).len(), 1);
 }
 
 #[test]
-fn a_drag_right_after_a_click_sends_the_click_first() {
+fn a_tap_is_a_click_and_a_double_tap_counts_two() {
     let mut g = machine();
-    tap(&mut g, mouse(500.0, 250.0), 0.0);
-    g.down(mouse(500.0, 250.0), Button::Left, 100.0);
-    let out = g.moved(mouse(540.0, 250.0));
-    assert_eq!(out.len(), 2, "{out:?}");
-    assert_eq!(out[0], click_at(0.5, 0.5, Button::Left));
-    assert!(matches!(
-        out[1],
-        ClientMessage::Drag {
-            phase: DragPhase::Start,
-            ..
-        }
-    ));
-}
-
-#[test]
-fn hover_moves_are_coalesced_to_one_a_frame() {
-    let mut g = machine();
-    assert!(g.moved(mouse(300.0, 100.0)).is_empty());
-    assert!(g.moved(mouse(400.0, 200.0)).is_empty());
+    assert!(g
+        .down(finger(7, 500.0, 250.0), Button::Left, 0.0)
+        .is_empty());
     assert_eq!(
-        g.frame(),
-        vec![ClientMessage::Move {
-            x: 0.3,
-            y: 0.4,
-            seq: None
-        }]
+        g.up(finger(7, 504.0, 252.0), Button::Left, 80.0),
+        vec![
+            press((0.5, 0.5), Button::Left, 1),
+            release((0.5, 0.5), Button::Left)
+        ]
     );
-    assert!(g.frame().is_empty());
-    assert!(!g.wants_frame());
-    assert!(g.moved(finger(400.0, 200.0)).is_empty());
-    assert!(!g.wants_frame(), "touch does not hover");
-}
-
-#[test]
-fn hover_moves_never_overtake_a_held_back_click() {
-    let mut g = machine();
-    tap(&mut g, mouse(500.0, 250.0), 0.0);
-    g.moved(mouse(600.0, 250.0));
-    assert!(!g.wants_frame());
-    assert!(g.frame().is_empty());
-    assert_eq!(g.tick(400.0), vec![click_at(0.5, 0.5, Button::Left)]);
-    assert!(g.wants_frame());
+    let second = tap(&mut g, finger(7, 520.0, 260.0), 250.0);
     assert_eq!(
-        g.frame(),
-        vec![ClientMessage::Move {
-            x: 0.7,
-            y: 0.5,
-            seq: None
-        }]
-    );
-}
-
-#[test]
-fn a_tap_is_a_click_and_a_double_tap_a_double_click() {
-    let mut g = machine();
-    assert!(tap(&mut g, finger(500.0, 250.0), 0.0).is_empty());
-    assert_eq!(g.tick(400.0), vec![click_at(0.5, 0.5, Button::Left)]);
-    tap(&mut g, finger(500.0, 250.0), 1000.0);
-    // Fingers land less precisely than a mouse: 20 px off is still a double tap.
-    let out = tap(&mut g, finger(520.0, 250.0), 1200.0);
-    assert!(
-        matches!(out.as_slice(), [ClientMessage::DoubleClick { .. }]),
-        "{out:?}"
+        second[0],
+        press((0.54, 0.52), Button::Left, 2),
+        "taps wobble more"
     );
 }
 
 #[test]
 fn a_long_press_is_a_right_click_at_the_deadline() {
     let mut g = machine();
-    assert!(g.down(finger(500.0, 250.0), Button::Left, 0.0).is_empty());
-    assert!(
-        g.moved(finger(505.0, 252.0)).is_empty(),
-        "within the touch slop"
-    );
+    g.down(finger(7, 500.0, 250.0), Button::Left, 0.0);
     assert_eq!(g.deadline(), Some(LONG_PRESS_MS));
-    assert!(g.tick(499.0).is_empty());
-    assert_eq!(g.tick(500.0), vec![click_at(0.5, 0.5, Button::Right)]);
-    assert!(
-        g.moved(finger(600.0, 300.0)).is_empty(),
-        "no drag after a long press"
+    assert!(g.tick(LONG_PRESS_MS - 1.0).is_empty());
+    assert_eq!(
+        g.tick(LONG_PRESS_MS),
+        vec![
+            press((0.5, 0.5), Button::Right, 1),
+            release((0.5, 0.5), Button::Right)
+        ]
     );
-    assert!(g.up(finger(600.0, 300.0), Button::Left, 900.0).is_empty());
-    assert!(g.tick(5000.0).is_empty());
-}
-
-#[test]
-fn a_one_finger_drag_is_a_drag_and_no_long_press() {
-    let mut g = machine();
-    g.down(finger(500.0, 250.0), Button::Left, 0.0);
-    assert!(
-        g.moved(finger(508.0, 250.0)).is_empty(),
-        "within the touch slop"
-    );
-    let start = g.moved(finger(530.0, 250.0));
-    assert!(matches!(
-        start.as_slice(),
-        [ClientMessage::Drag {
-            phase: DragPhase::Start,
-            ..
-        }]
-    ));
     assert_eq!(g.deadline(), None);
-    assert!(g.tick(800.0).is_empty());
-    assert_eq!(g.frame().len(), 1);
-    let end = g.up(finger(560.0, 250.0), Button::Left, 900.0);
-    assert!(matches!(
-        end.as_slice(),
-        [ClientMessage::Drag {
-            phase: DragPhase::End,
-            ..
-        }]
-    ));
+    assert!(g
+        .up(finger(7, 500.0, 250.0), Button::Left, 900.0)
+        .is_empty());
 }
 
 #[test]
-fn a_second_finger_is_ignored() {
+fn a_one_finger_drag_presses_where_it_started_and_no_long_press_follows() {
     let mut g = machine();
-    g.down(finger(500.0, 250.0), Button::Left, 0.0);
-    let other = Pointer {
-        id: 8,
-        ..finger(300.0, 100.0)
-    };
-    assert!(g.down(other, Button::Left, 10.0).is_empty());
-    assert!(g.moved(Pointer { x: 400.0, ..other }).is_empty());
-    assert!(g.up(other, Button::Left, 30.0).is_empty());
-    g.up(finger(500.0, 250.0), Button::Left, 60.0);
-    assert_eq!(g.tick(400.0), vec![click_at(0.5, 0.5, Button::Left)]);
+    g.down(finger(7, 500.0, 250.0), Button::Left, 0.0);
+    assert!(
+        g.moved(finger(7, 505.0, 250.0)).is_empty(),
+        "inside the slop"
+    );
+    assert_eq!(
+        g.moved(finger(7, 550.0, 250.0)),
+        vec![press((0.5, 0.5), Button::Left, 1)]
+    );
+    assert_eq!(g.deadline(), None);
+    assert_eq!(g.frame(), vec![moved((0.6, 0.5))]);
+    assert_eq!(
+        g.up(finger(7, 600.0, 250.0), Button::Left, 700.0),
+        vec![release((0.7, 0.5), Button::Left)]
+    );
 }
 
 #[test]
-fn reset_ends_a_drag_and_forgets_the_rest() {
+fn two_fingers_moving_together_scroll_in_wheel_steps() {
     let mut g = machine();
-    g.down(mouse(500.0, 250.0), Button::Left, 0.0);
-    g.moved(mouse(600.0, 250.0));
-    let out = g.reset();
-    assert!(matches!(
-        out.as_slice(),
-        [ClientMessage::Drag {
-            phase: DragPhase::End,
-            ..
-        }]
-    ));
-    assert!(!g.wants_frame());
-    assert!(g.up(mouse(600.0, 250.0), Button::Left, 10.0).is_empty());
-    tap(&mut g, mouse(500.0, 250.0), 100.0);
-    assert!(g.reset().is_empty());
-    assert!(g.tick(10_000.0).is_empty(), "held-back click dropped");
+    g.down(finger(1, 450.0, 300.0), Button::Left, 0.0);
+    assert!(g
+        .down(finger(2, 550.0, 300.0), Button::Left, 20.0)
+        .is_empty());
+    assert_eq!(g.deadline(), None, "no long press under two fingers");
+    let mut wheel = Vec::new();
+    for step in 1..=8 {
+        let y = 300.0 - 10.0 * f64::from(step);
+        wheel.extend(g.moved(finger(1, 450.0, y)));
+        wheel.extend(g.moved(finger(2, 550.0, y)));
+    }
+    let dy: i32 = wheel
+        .iter()
+        .map(|m| match m {
+            ClientMessage::Wheel { dy, dx: 0, .. } => *dy,
+            other => panic!("only wheel steps, got {other:?}"),
+        })
+        .sum();
+    // The centre moved 80 px up (less the slop before it counted): content scrolls down.
+    assert!((2..=3).contains(&dy), "{dy} steps down");
+    assert!(g
+        .up(finger(1, 450.0, 220.0), Button::Left, 300.0)
+        .is_empty());
+    assert!(g
+        .up(finger(2, 550.0, 220.0), Button::Left, 310.0)
+        .is_empty());
+    assert!(g.frame().is_empty(), "no click, no move");
+    assert_eq!(g.view().zoom(), 1.0);
+}
+
+#[test]
+fn a_pinch_zooms_the_view_locally_and_taps_land_on_the_zoomed_pixel() {
+    let mut g = machine();
+    g.down(finger(1, 450.0, 250.0), Button::Left, 0.0);
+    g.down(finger(2, 550.0, 250.0), Button::Left, 10.0);
+    let mut sent = Vec::new();
+    for step in 1..=10 {
+        let d = 5.0 * f64::from(step);
+        sent.extend(g.moved(finger(1, 450.0 - d, 250.0)));
+        sent.extend(g.moved(finger(2, 550.0 + d, 250.0)));
+    }
+    assert!(sent.is_empty(), "a pinch sends nothing: {sent:?}");
+    assert!(g.take_view_changed());
+    assert!(!g.take_view_changed());
+    assert!(
+        (g.view().zoom() - 2.0).abs() < 1e-6,
+        "fingers 2x apart: {}",
+        g.view().zoom()
+    );
+    g.up(finger(1, 400.0, 250.0), Button::Left, 400.0);
+    g.up(finger(2, 600.0, 250.0), Button::Left, 410.0);
+    // Zoomed 2x about the centre: CSS x 750 (the image's right edge at zoom 1) is now
+    // a quarter of the image right of the centre.
+    let out = tap(&mut g, finger(3, 750.0, 250.0), 2_000.0);
+    assert_eq!(out[0], press((0.75, 0.5), Button::Left, 1));
+    g.reset_zoom();
+    assert!(g.take_view_changed());
+    assert_eq!(g.view().zoom(), 1.0);
+}
+
+#[test]
+fn trackpad_mode_moves_the_pointer_relatively_and_taps_click_there() {
+    let mut g = machine();
+    g.set_touch_mode(TouchMode::Trackpad);
+    assert_eq!(g.trackpad_pointer(), (0.5, 0.5));
+    // The finger starts anywhere, even on a bar; the pointer moves from where it is.
+    g.down(finger(7, 100.0, 100.0), Button::Left, 0.0);
+    assert!(g.moved(finger(7, 150.0, 100.0)).is_empty());
+    // 50 CSS px × 1.5 over a 500 px wide image.
+    assert_eq!(g.frame(), vec![moved((0.65, 0.5))]);
+    assert!(
+        g.up(finger(7, 150.0, 100.0), Button::Left, 300.0)
+            .is_empty(),
+        "moving the pointer is not a click"
+    );
+    assert_eq!(g.trackpad_pointer(), (0.65, 0.5));
+    let out = tap(&mut g, finger(7, 900.0, 400.0), 1_000.0);
+    assert_eq!(
+        out,
+        vec![
+            press((0.65, 0.5), Button::Left, 1),
+            release((0.65, 0.5), Button::Left)
+        ]
+    );
+    // A mouse still points directly.
+    assert_eq!(
+        g.down(mouse(500.0, 250.0), Button::Left, 2_000.0),
+        vec![press((0.5, 0.5), Button::Left, 1)]
+    );
 }
 
 #[test]
 fn nothing_is_sent_before_the_image_size_is_known() {
     let mut g = Gestures::new();
-    assert!(tap(&mut g, mouse(10.0, 10.0), 0.0).is_empty());
-    assert!(g.moved(mouse(20.0, 20.0)).is_empty());
-    assert!(g.tick(10_000.0).is_empty());
+    assert!(tap(&mut g, mouse(500.0, 250.0), 0.0).is_empty());
+    g.moved(mouse(10.0, 10.0));
     assert!(g.frame().is_empty());
 }

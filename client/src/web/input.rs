@@ -56,7 +56,7 @@ impl App {
     ///
     /// Call it with no borrow of the state held: focus changes fire `focus` and `blur`
     /// events synchronously.
-    fn focus_keyboard(&self) {
+    pub(super) fn focus_keyboard(&self) {
         if self.s.borrow().status.view_only() {
             return;
         }
@@ -132,11 +132,14 @@ impl App {
             return;
         }
         let msgs = s.gestures.moved(self.pointer(e));
-        let started_drag = !msgs.is_empty();
         s.send(msgs);
-        if started_drag {
-            // A drag cancels a long press: its deadline went away.
-            self.arm_gesture_timer(&mut s);
+        // A drag or a second finger cancels a long press: its deadline went away.
+        self.arm_gesture_timer(&mut s);
+        if s.gestures.take_view_changed() {
+            // A pinch zoomed or panned the view.
+            self.paint(&s);
+        } else if s.gestures.touch_mode() == crate::gesture::TouchMode::Trackpad {
+            self.place_pointer(&s);
         }
         if s.gestures.wants_frame() {
             self.request_frame(&mut s);
@@ -184,10 +187,13 @@ impl App {
         if !s.input_allowed() {
             return;
         }
-        let msg = s
-            .wheel
-            .add(e.delta_x(), e.delta_y(), e.delta_mode(), page_px);
-        s.send(msg.into_iter().collect());
+        // The pointer's move goes first: the desktop scrolls what is under it.
+        let mut msgs = s.gestures.frame();
+        msgs.extend(
+            s.wheel
+                .add(e.delta_x(), e.delta_y(), e.delta_mode(), page_px),
+        );
+        s.send(msgs);
     }
 
     pub(super) fn on_key_down(&self, e: JsValue) {
@@ -208,10 +214,16 @@ impl App {
             meta: e.meta_key(),
             alt_graph: e.get_modifier_state("AltGraph"),
             composing: e.is_composing(),
+            repeat: e.repeat(),
         };
-        if let Some(msg) = s.keyboard.down(&ev) {
+        if s.keyboard.swallows(&ev) {
             e.prevent_default();
-            s.send(vec![msg]);
+        } else if let Some(msg) = s.keyboard.down(&ev) {
+            e.prevent_default();
+            // Moves waiting for the next frame go first: events keep the user's order.
+            let mut msgs = s.gestures.frame();
+            msgs.push(msg);
+            s.send(msgs);
         }
     }
 
@@ -229,7 +241,9 @@ impl App {
         };
         if let Some(msg) = s.keyboard.up(&ev) {
             e.prevent_default();
-            s.send(vec![msg]);
+            let mut msgs = s.gestures.frame();
+            msgs.push(msg);
+            s.send(msgs);
         }
     }
 

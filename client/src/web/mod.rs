@@ -18,6 +18,7 @@ mod input;
 mod overlay;
 mod screen;
 mod socket;
+mod tools;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -39,6 +40,7 @@ use crate::stats::{ConnState, Photon, RateMeter, Status};
 use crate::wheel::Wheel;
 
 use overlay::Overlay;
+use tools::{CursorLook, Tools};
 
 /// Entry point, run by the generated JS as soon as the module is instantiated.
 #[wasm_bindgen(start)]
@@ -80,6 +82,9 @@ struct Callbacks {
     /// `Promise.then` takes closures.
     decoded: Closure<dyn FnMut(JsValue)>,
     decode_failed: Closure<dyn FnMut(JsValue)>,
+    /// Swallows a rejected promise nobody needs the answer of (a keyboard lock).
+    ignore: Closure<dyn FnMut(JsValue)>,
+    tool: Function,
     ws_open: Function,
     ws_message: Function,
     ws_close: Function,
@@ -123,6 +128,10 @@ struct State {
     animation_frame_requested: bool,
     gesture_timer: Option<i32>,
     overlay_text: String,
+    /// The remote cursor's shape, rendered.
+    cursor: Option<CursorLook>,
+    /// Where the remote pointer is (view-only connections are told).
+    remote_pointer: Option<(f64, f64)>,
 }
 
 /// The browser client: the page's elements, its callbacks and its state.
@@ -140,6 +149,7 @@ pub(crate) struct App {
     screen: HtmlCanvasElement,
     screen_ctx: CanvasRenderingContext2d,
     overlay: Overlay,
+    tools: Tools,
     js: Callbacks,
     s: RefCell<State>,
 }
@@ -195,6 +205,7 @@ impl App {
             element::<HtmlElement>(&document, "status")?,
             element(&document, "badge")?,
         );
+        let tools = Tools::new(&document)?;
         let performance = window.performance();
         let state = State {
             ws: None,
@@ -226,6 +237,8 @@ impl App {
             animation_frame_requested: false,
             gesture_timer: None,
             overlay_text: String::new(),
+            cursor: None,
+            remote_pointer: None,
         };
         Ok(Rc::new_cyclic(|weak| App {
             js: Callbacks {
@@ -235,6 +248,8 @@ impl App {
                 overlay_timer: callback(weak, |app, _| app.refresh_overlay()),
                 decoded: closure(weak, App::on_decoded),
                 decode_failed: closure(weak, App::on_decode_failed),
+                ignore: Closure::new(|_: JsValue| {}),
+                tool: callback(weak, App::on_tool),
                 ws_open: callback(weak, App::on_open),
                 ws_message: callback(weak, App::on_message),
                 ws_close: callback(weak, App::on_close),
@@ -264,6 +279,7 @@ impl App {
             screen,
             screen_ctx,
             overlay,
+            tools,
             s: RefCell::new(state),
         }))
     }
@@ -289,6 +305,8 @@ impl App {
         listen(keyboard, "compositionend", &js.composition_end, true)?;
         listen(keyboard, "input", &js.input, true)?;
         listen(keyboard, "blur", &js.blur, true)?;
+        let tools: &EventTarget = self.tools.bar.as_ref();
+        listen(tools, "click", &js.tool, true)?;
         self.window
             .set_interval_with_callback_and_timeout_and_arguments_0(&js.overlay_timer, 500)?;
         Ok(())

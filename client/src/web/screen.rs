@@ -35,7 +35,8 @@ impl App {
             rect.height(),
             self.window.device_pixel_ratio(),
             s.image,
-        );
+        )
+        .keeping_zoom_of(s.gestures.view());
         let (w, h) = view.backing_size();
         if self.canvas.width() != w || self.canvas.height() != h {
             // Resizing the backing store clears it; it is repainted just below.
@@ -57,7 +58,7 @@ impl App {
     }
 
     /// Draws the off-page screen canvas letterboxed onto the visible canvas.
-    fn paint(&self, s: &State) {
+    pub(super) fn paint(&self, s: &State) {
         let (w, h) = (
             f64::from(self.canvas.width()),
             f64::from(self.canvas.height()),
@@ -67,6 +68,7 @@ impl App {
         let Some(r) = s.gestures.view().drawn() else {
             return;
         };
+        self.place_pointer(s);
         if !s.have_picture {
             return;
         }

@@ -210,7 +210,17 @@ impl App {
                     s.forget_input();
                 }
                 s.status.role = Some(role);
+                self.place_pointer(&s);
             }
+            ServerMessage::Cursor {
+                width,
+                height,
+                hot_x,
+                hot_y,
+                rgba,
+                ..
+            } => self.set_cursor(&mut s, (width, height), (hot_x, hot_y), &rgba),
+            ServerMessage::Pointer { x, y } => self.set_remote_pointer(&mut s, (x, y)),
             ServerMessage::Stats { rtt_ms, .. } => {
                 s.status.rtt_ms = Some(rtt_ms);
             }

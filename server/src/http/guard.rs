@@ -116,7 +116,7 @@ impl Guard {
         };
         format!(
             "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{scripts}; \
-             connect-src 'self'{ws}; img-src 'self'; style-src 'self'; object-src 'none'; \
+             connect-src 'self'{ws}; img-src 'self' data:; style-src 'self'; object-src 'none'; \
              base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             scripts = self.csp_scripts
         )

@@ -29,6 +29,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// The input thread; `None` when the source takes no input.
     pub input: Option<Input>,
+    /// The remote cursor's shape and position; `None` when not an X desktop.
+    pub cursor: Option<Arc<crate::cursor::Watcher>>,
     /// Who controls.
     pub seat: Arc<Seat>,
     /// Flips to true when the server shuts down; long-lived streams end on it.

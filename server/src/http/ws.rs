@@ -21,13 +21,15 @@ use deskcast_shared::{
     ClientMessage, DragPhase, ErrorCode, Role, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::flow::Flow;
 use super::guard::Access;
 use super::AppState;
-use crate::input::{key_for_code, SendError};
+use crate::capture::Geometry;
+use crate::cursor;
+use crate::input::{key_for, SendError};
 use crate::limits::{InputBudget, Verdict, ViewerSlot};
 
 /// WebSocket close code for "message too big".
@@ -114,11 +116,59 @@ impl Drop for SeatGuard {
     }
 }
 
+/// Resolves when the cursor changed (`true`) or its watcher stopped (`false`); never
+/// without a watcher.
+async fn cursor_changed(rx: &mut Option<watch::Receiver<cursor::State>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// What one connection was last told about the cursor.
+#[derive(Default)]
+struct SentCursor {
+    serial: Option<u32>,
+    pointer: Option<(f64, f64)>,
+}
+
+impl SentCursor {
+    /// The messages that bring the connection up to `state`: the shape when it is
+    /// new, and for a view-only connection the pointer when it moved (the controller
+    /// has its own pointer).
+    fn news(
+        &mut self,
+        state: &cursor::State,
+        geometry: Geometry,
+        controlling: bool,
+    ) -> Vec<ServerMessage> {
+        let mut out = Vec::new();
+        if let Some(shape) = &state.shape {
+            if self.serial != Some(shape.serial) {
+                self.serial = Some(shape.serial);
+                out.push(shape.message());
+            }
+        }
+        if !controlling {
+            if let Some(at) = state.fraction(geometry) {
+                if self.pointer != Some(at) {
+                    self.pointer = Some(at);
+                    out.push(ServerMessage::Pointer { x: at.0, y: at.1 });
+                }
+            }
+        } else {
+            self.pointer = None;
+        }
+        out
+    }
+}
+
 /// Whether a message lets go of something held: it must never be dropped.
 fn is_release(msg: &ClientMessage) -> bool {
     matches!(
         msg,
         ClientMessage::Key { down: false, .. }
+            | ClientMessage::Button { down: false, .. }
             | ClientMessage::Drag {
                 phase: DragPhase::End,
                 ..
@@ -158,6 +208,12 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     let (ack_tx, mut ack_rx) = mpsc::channel::<u64>(64);
     let (send_seat, send_controlling) = (app.seat.clone(), controlling.clone());
     let quality = app.quality;
+    let mut cursor = app.cursor.as_ref().map(|w| w.subscribe());
+    if let Some(rx) = cursor.as_mut() {
+        // The shape goes out right after `hello`.
+        rx.mark_changed();
+    }
+    let mut sent_cursor = SentCursor::default();
     let mut send_task = tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -214,6 +270,25 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         break;
                     }
                     flow.sent(update.seq, update.bytes(), Instant::now());
+                }
+                changed = cursor_changed(&mut cursor) => {
+                    if !changed {
+                        cursor = None;
+                        continue;
+                    }
+                    let Some(rx) = cursor.as_mut() else { continue };
+                    let state = rx.borrow_and_update().clone();
+                    let controlling = send_controlling.load(Ordering::SeqCst);
+                    let mut failed = false;
+                    for msg in sent_cursor.news(&state, geometry, controlling) {
+                        if sink.send(text(&msg)).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed {
+                        break;
+                    }
                 }
                 _ = tick.tick() => {
                     flow.tick(Instant::now());
@@ -363,8 +438,8 @@ fn handle_input(app: &AppState, controlling: bool, msg: ClientMessage) -> Option
             "input refused; this connection is view-only (someone else has control, or you used the view token)",
         ));
     }
-    if let ClientMessage::Key { code, .. } = &msg {
-        if key_for_code(code).is_none() {
+    if let ClientMessage::Key { code, key, .. } = &msg {
+        if key_for(code, key.as_deref()).is_none() {
             return Some(error(
                 ErrorCode::OutOfRange,
                 format!("unknown key code {code:?}; send it as text instead"),

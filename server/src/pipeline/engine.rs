@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deskcast_shared::{FrameHeader, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::{
     plan, viewer, Credit, Keyframe, Shared, State, Update, Whole, MIN_KICK_GAP, REFRESH_QUALITY,
 };
-use crate::capture::{Damage, FrameSource, Pixels, Rect};
+use crate::capture::{Damage, FrameSource, PixelData, Pixels, Rect};
+use crate::cursor;
 use crate::encode::{Piece, Pool};
 use crate::tiles::{Picture, TileSet};
 
@@ -72,6 +73,12 @@ pub(super) struct Engine<'a> {
     key_seq: u64,
     log: RateLimitedLog,
     credit: Credit,
+    /// Draws the cursor into whole frames, when set.
+    cursor: Option<Arc<cursor::Watcher>>,
+    /// Subscribed while whole frames are served (so the watcher idles otherwise).
+    cursor_rx: Option<watch::Receiver<cursor::State>>,
+    /// Where the streamed monitor starts on the root window.
+    origin: (i32, i32),
 }
 
 impl<'a> Engine<'a> {
@@ -80,6 +87,7 @@ impl<'a> Engine<'a> {
         source: Box<dyn FrameSource>,
         pool: Pool,
         quality: u8,
+        cursor: Option<Arc<cursor::Watcher>>,
     ) -> Self {
         let g = source.geometry();
         Engine {
@@ -99,6 +107,9 @@ impl<'a> Engine<'a> {
                 held: 0,
             },
             credit: Credit::new(1.0),
+            cursor,
+            cursor_rx: None,
+            origin: (g.x, g.y),
         }
     }
 
@@ -495,22 +506,29 @@ impl<'a> Engine<'a> {
     /// Encodes one whole-screen JPEG while an MJPEG reader watches and the picture
     /// moved on since the last one.
     fn serve_whole(&mut self) {
-        let Some(picture) = self.picture.as_ref() else {
+        if self.picture.is_none() {
             return;
-        };
+        }
         // Refreshes do not change the picture: a whole frame covers real changes only.
         let covers = self.changed_seq;
-        {
+        let cursor = {
             let mut st = self.shared.lock();
-            if st.whole_viewers == 0 || st.whole_in_flight {
+            if st.whole_viewers == 0 {
+                // Nobody reads whole frames: let the cursor watcher idle.
+                self.cursor_rx = None;
                 return;
             }
+            if st.whole_in_flight {
+                return;
+            }
+            let cursor = self.cursor_now();
+            let at = cursor.as_ref().map(|(s, at)| (s.serial, *at));
             let current = self
                 .shared
                 .whole
                 .borrow()
                 .as_ref()
-                .is_some_and(|w| w.covers == covers);
+                .is_some_and(|w| w.covers == covers && w.cursor == at);
             let wanted = std::mem::take(&mut st.whole_wanted);
             if current {
                 if wanted {
@@ -520,9 +538,20 @@ impl<'a> Engine<'a> {
                 return;
             }
             st.whole_in_flight = true;
-        }
+            cursor
+        };
         let full = Rect::full(self.width, self.height);
-        let pixels = Arc::new(picture.copy(full));
+        let Some(picture) = self.picture.as_ref() else {
+            return;
+        };
+        let mut copy = picture.copy(full);
+        let at = cursor.map(|(shape, at)| {
+            if let PixelData::Owned(bytes) = &mut copy.data {
+                shape.draw(bytes, copy.layout, self.width, at);
+            }
+            (shape.serial, at)
+        });
+        let pixels = Arc::new(copy);
         let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
         let parts = vec![(pixels, full, self.quality, FLAG_KEY)];
         let (pieces, _) = self.frame(covers, now_us(), input_seq, parts);
@@ -536,6 +565,7 @@ impl<'a> Engine<'a> {
                     let jpeg = message.slice(FRAME_HEADER_LEN..);
                     shared.whole.send_replace(Some(Arc::new(Whole {
                         covers,
+                        cursor: at,
                         header,
                         jpeg,
                     })));
@@ -547,6 +577,21 @@ impl<'a> Engine<'a> {
 }
 
 impl Engine<'_> {
+    /// The cursor to draw into a whole frame and where, in picture pixels; `None` with
+    /// `--no-cursor`, without a cursor watcher, or while the pointer is off the picture.
+    fn cursor_now(&mut self) -> Option<(Arc<cursor::Shape>, (i32, i32))> {
+        let watcher = self.cursor.as_ref()?;
+        let rx = self.cursor_rx.get_or_insert_with(|| watcher.subscribe());
+        let st = rx.borrow();
+        let (x, y) = st.position?;
+        let at = (x - self.origin.0, y - self.origin.1);
+        let inside =
+            (0..self.width as i32).contains(&at.0) && (0..self.height as i32).contains(&at.1);
+        inside
+            .then(|| (st.shape.clone(), at))
+            .and_then(|(s, at)| Some((s?, at)))
+    }
+
     /// Encodes, for each viewer that asked, the areas it is behind on, from the kept
     /// picture at that viewer's quality: one update that brings it to now.
     fn serve_catch_ups(&mut self) {

@@ -146,7 +146,15 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts the (idle) pipeline around `source`: a capture thread and the encoder pool.
-    pub fn start(source: Box<dyn FrameSource>, fps: u32, quality: u8) -> Result<Self, StartError> {
+    ///
+    /// With `cursor`, whole frames (`/video_feed`, `/snapshot.jpg`) have the remote
+    /// cursor drawn in.
+    pub fn start(
+        source: Box<dyn FrameSource>,
+        fps: u32,
+        quality: u8,
+        cursor: Option<Arc<crate::cursor::Watcher>>,
+    ) -> Result<Self, StartError> {
         let pool = Pool::new(quality)?;
         let geometry = source.geometry();
         let desktop = source.is_desktop();
@@ -180,7 +188,7 @@ impl Pipeline {
         let thread = std::thread::Builder::new()
             .name("deskcast-capture".into())
             .spawn(move || {
-                let mut engine = Engine::new(&thread_shared, source, pool, quality);
+                let mut engine = Engine::new(&thread_shared, source, pool, quality, cursor);
                 engine.run(period);
             })?;
         tracing::info!(

@@ -107,7 +107,7 @@ fn credit_allows_one_early_capture_then_holds_the_rate() {
 #[tokio::test]
 async fn capture_errors_skip_frames_and_the_stream_goes_on() {
     let source = Flaky(PatternSource::new(64, 48), 0);
-    let pipeline = Pipeline::start(Box::new(source), 100, 80).expect("start");
+    let pipeline = Pipeline::start(Box::new(source), 100, 80, None).expect("start");
     let mut viewer = pipeline.subscribe();
     let mut last = 0;
     for _ in 0..6 {
@@ -123,7 +123,7 @@ async fn capture_errors_skip_frames_and_the_stream_goes_on() {
 
 #[tokio::test]
 async fn a_still_screen_is_sent_once_sharp_then_nothing() {
-    let pipeline = Pipeline::start(Box::new(still(200, 150)), 100, 80).expect("start");
+    let pipeline = Pipeline::start(Box::new(still(200, 150)), 100, 80, None).expect("start");
     let stats = pipeline.stats();
     let mut viewer = pipeline.subscribe();
     let first = next(&mut viewer).await;
@@ -185,7 +185,7 @@ async fn a_changed_region_is_sharpened_once_after_it_went_still() {
             self.0.capture(areas)
         }
     }
-    let pipeline = Pipeline::start(Box::new(Twice(source, 0)), 50, 80).expect("start");
+    let pipeline = Pipeline::start(Box::new(Twice(source, 0)), 50, 80, None).expect("start");
     let mut viewer = pipeline.subscribe();
     assert!(next(&mut viewer).await.key);
     let moved = [next(&mut viewer).await, next(&mut viewer).await];
@@ -215,7 +215,7 @@ async fn a_changed_region_is_sharpened_once_after_it_went_still() {
 #[tokio::test]
 async fn a_moving_box_is_sent_as_small_regions_in_order() {
     let (w, h) = (640, 480);
-    let pipeline = Pipeline::start(Box::new(PatternSource::new(w, h)), 60, 90).expect("start");
+    let pipeline = Pipeline::start(Box::new(PatternSource::new(w, h)), 60, 90, None).expect("start");
     let mut viewer = pipeline.subscribe();
     let first = next(&mut viewer).await;
     assert!(first.key);
@@ -249,7 +249,7 @@ async fn a_moving_box_is_sent_as_small_regions_in_order() {
 
 #[tokio::test]
 async fn a_viewer_that_falls_behind_catches_up_on_what_changed_not_a_keyframe() {
-    let pipeline = Pipeline::start(Box::new(PatternSource::new(320, 240)), 200, 90).expect("start");
+    let pipeline = Pipeline::start(Box::new(PatternSource::new(320, 240)), 200, 90, None).expect("start");
     let mut fast = pipeline.subscribe();
     let mut slow = pipeline.subscribe();
     next(&mut slow).await;
@@ -277,7 +277,7 @@ async fn a_viewer_that_falls_behind_catches_up_on_what_changed_not_a_keyframe() 
 
 #[tokio::test]
 async fn whole_frames_are_encoded_only_for_mjpeg_readers() {
-    let pipeline = Pipeline::start(Box::new(still(160, 120)), 100, 80).expect("start");
+    let pipeline = Pipeline::start(Box::new(still(160, 120)), 100, 80, None).expect("start");
     let stats = pipeline.stats();
     let mut viewer = pipeline.subscribe();
     next(&mut viewer).await;
@@ -302,7 +302,7 @@ async fn whole_frames_are_encoded_only_for_mjpeg_readers() {
 
 #[tokio::test]
 async fn viewers_behind_at_the_same_quality_share_one_catch_up_encode() {
-    let pipeline = Pipeline::start(Box::new(PatternSource::new(320, 240)), 60, 90).expect("start");
+    let pipeline = Pipeline::start(Box::new(PatternSource::new(320, 240)), 60, 90, None).expect("start");
     let mut viewer = pipeline.subscribe();
     let first = next(&mut viewer).await;
     next(&mut viewer).await;

@@ -64,6 +64,8 @@ pub struct Keyframe {
 pub struct Whole {
     /// The last update whose changes it includes.
     pub covers: u64,
+    /// The cursor drawn into it: shape serial and position, picture pixels.
+    pub cursor: Option<(u32, (i32, i32))>,
     /// Its header (a full-screen rectangle).
     pub header: FrameHeader,
     /// The JPEG alone.

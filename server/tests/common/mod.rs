@@ -138,11 +138,15 @@ pub async fn next_message(ws: &mut Ws) -> Message {
         .expect("valid message")
 }
 
-/// The next text message, skipping frames.
+/// The next text message, skipping frames and the remote cursor's `cursor` and
+/// `pointer` news (which come whenever the X cursor changes).
 pub async fn next_text(ws: &mut Ws) -> ServerMessage {
     loop {
         if let Message::Text(t) = next_message(ws).await {
-            return ServerMessage::parse(t.as_str()).expect("valid server message");
+            match ServerMessage::parse(t.as_str()).expect("valid server message") {
+                ServerMessage::Cursor { .. } | ServerMessage::Pointer { .. } => continue,
+                other => return other,
+            }
         }
     }
 }

@@ -15,8 +15,21 @@ use x11rb::rust_connection::RustConnection;
 /// One event as the X server delivered it; positions are root (screen) coordinates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XEvent {
-    Press { button: u8, x: i16, y: i16 },
-    Release { button: u8, x: i16, y: i16 },
+    /// `state` is the modifier and button mask at the press (Shift 1, Control 4);
+    /// `time` the X server's timestamp, milliseconds.
+    Press {
+        button: u8,
+        x: i16,
+        y: i16,
+        state: u16,
+        time: u32,
+    },
+    Release {
+        button: u8,
+        x: i16,
+        y: i16,
+        time: u32,
+    },
     Motion { x: i16, y: i16 },
     Key { keysym: u32, down: bool },
 }
@@ -118,12 +131,15 @@ impl TestWindow {
                             button: e.detail,
                             x: e.root_x,
                             y: e.root_y,
+                            state: e.state.bits(),
+                            time: e.time,
                         })
                     }
                     Event::ButtonRelease(e) => Some(XEvent::Release {
                         button: e.detail,
                         x: e.root_x,
                         y: e.root_y,
+                        time: e.time,
                     }),
                     Event::MotionNotify(e) => Some(XEvent::Motion {
                         x: e.root_x,
