@@ -147,6 +147,21 @@ pub struct State {
 }
 
 impl State {
+    /// The shape and where its hotspot is in a `width × height` picture whose top-left
+    /// corner is root pixel `origin`; `None` while the pointer is off the picture.
+    pub fn drawn_at(
+        &self,
+        origin: (i32, i32),
+        width: u32,
+        height: u32,
+    ) -> Option<(Arc<Shape>, (i32, i32))> {
+        let (x, y) = self.position?;
+        let at = (x - origin.0, y - origin.1);
+        let inside = u32::try_from(at.0).is_ok_and(|x| x < width)
+            && u32::try_from(at.1).is_ok_and(|y| y < height);
+        inside.then(|| self.shape.clone().map(|s| (s, at)))?
+    }
+
     /// The pointer as fractions of the streamed `geometry`, when it is over it.
     pub fn fraction(&self, geometry: Geometry) -> Option<(f64, f64)> {
         let (x, y) = self.position?;
@@ -194,6 +209,11 @@ impl Watcher {
             .spawn(move || follow(&conn, root, &thread_tx))
             .ok()?;
         Some(Watcher { tx })
+    }
+
+    /// The cursor's state as last read.
+    pub fn current(&self) -> State {
+        self.tx.borrow().clone()
     }
 
     /// A receiver of the cursor's state; the watcher reads the pointer while any exists.
@@ -288,10 +308,12 @@ mod tests {
         let white = |x: usize, y: usize| pic[(y * 4 + x) * 4] == 255;
         assert!(white(0, 0) && white(1, 0) && white(0, 1) && white(1, 1));
         assert!(!white(2, 2) && !white(2, 1));
-        // At the corner, three of its pixels are off the picture: no panic, one drawn.
+        // At the corner, three of its pixels are off the picture: no panic, one drawn
+        // (its three colour bytes; the unused fourth is left alone).
         let mut pic = vec![0u8; 4 * 4 * 4];
         s.draw(&mut pic, PixelLayout::Bgrx, 4, (0, 0));
-        assert_eq!(pic.iter().filter(|&&b| b == 255).count(), 4);
+        assert_eq!(&pic[..4], &[255, 255, 255, 0]);
+        assert_eq!(pic.iter().filter(|&&b| b == 255).count(), 3);
         let mut pic = vec![0u8; 4 * 4 * 4];
         s.draw(&mut pic, PixelLayout::Rgba, 4, (10, 10));
         assert!(pic.iter().all(|&b| b == 0), "off the picture");

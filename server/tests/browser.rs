@@ -15,7 +15,7 @@ use common::browser::{
 use common::*;
 use deskcast_server::capture::PATTERN_BARS;
 use deskcast_server::Config;
-use deskcast_shared::{Button, ClientMessage, DragPhase};
+use deskcast_shared::{Button, ClientMessage};
 
 /// Streamed image size (16:9).
 const IMAGE: (u32, u32) = (640, 360);
@@ -122,8 +122,37 @@ fn assert_at(what: &str, got: (f64, f64), want: (f64, f64)) {
     );
 }
 
+/// A `button` message's parts.
+#[derive(Debug)]
+struct Press {
+    at: (f64, f64),
+    button: Button,
+    down: bool,
+    clicks: u8,
+}
+
+/// The next `button` message, skipping moves; anything else fails the test.
+async fn next_button(server: &mut TestServer, what: &str) -> Press {
+    match next_gesture(server).await {
+        ClientMessage::Button {
+            x,
+            y,
+            button,
+            down,
+            clicks,
+            ..
+        } => Press {
+            at: (x, y),
+            button,
+            down,
+            clicks,
+        },
+        other => panic!("want {what} as a button message, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clicks_double_clicks_drags_and_right_clicks_reach_the_server() {
+async fn presses_releases_double_clicks_drags_and_right_clicks_reach_the_server() {
     if !tools_present() {
         return;
     }
@@ -138,21 +167,20 @@ async fn clicks_double_clicks_drags_and_right_clicks_reach_the_server() {
     };
 
     // A click on the black bar above the image sends nothing: the first gesture the
-    // server sees is the click on the image that follows it.
+    // server sees is the press of the click on the image that follows it.
     let bar = layout.css((image.x + image.width / 2.0, image.y / 2.0));
     browser.click(bar, 0).await;
     let (at, want) = point(0.25, 0.5);
     browser.click(at, 0).await;
-    match next_gesture(&mut server).await {
-        ClientMessage::Click { x, y, button, .. } => {
-            assert_eq!(button, Button::Left);
-            assert_at("click", (x, y), want);
-            assert_at("click", (x, y), (0.25, 0.5));
-        }
-        other => panic!("want the click at (0.25, 0.5) (and nothing for the bar), got {other:?}"),
-    }
+    let p = next_button(&mut server, "the press at (0.25, 0.5), nothing for the bar").await;
+    assert!(p.down && p.button == Button::Left && p.clicks == 1, "{p:?}");
+    assert_at("press", p.at, want);
+    assert_at("press", p.at, (0.25, 0.5));
+    let r = next_button(&mut server, "the release").await;
+    assert!(!r.down && r.button == Button::Left, "{r:?}");
+    assert_at("release", r.at, want);
 
-    // A double click: one double_click, no click before or after it.
+    // A double click: two presses, the second marked as the second click.
     let (at, want) = point(0.6, 0.4);
     browser
         .perform(mouse(vec![
@@ -163,15 +191,19 @@ async fn clicks_double_clicks_drags_and_right_clicks_reach_the_server() {
             up(0),
         ]))
         .await;
-    match next_gesture(&mut server).await {
-        ClientMessage::DoubleClick { x, y, button, .. } => {
-            assert_eq!(button, Button::Left);
-            assert_at("double click", (x, y), want);
-        }
-        other => panic!("want one double_click, got {other:?}"),
+    let mut clicks = Vec::new();
+    for _ in 0..4 {
+        let p = next_button(&mut server, "a double click's presses and releases").await;
+        assert_at("double click", p.at, want);
+        clicks.push((p.down, p.clicks));
     }
+    assert_eq!(
+        clicks,
+        [(true, 1), (false, 1), (true, 2), (false, 1)],
+        "press, release, second press (clicks 2), release"
+    );
 
-    // A drag: start where pressed, moves on the way, end where released.
+    // A drag: press where pressed, moves on the way, release where released.
     let (from, want_from) = point(0.2, 0.3);
     let (to, want_to) = point(0.6, 0.7);
     let mut steps = vec![move_to(from.0, from.1, 0), down(0)];
@@ -184,28 +216,13 @@ async fn clicks_double_clicks_drags_and_right_clicks_reach_the_server() {
     }
     steps.push(up(0));
     browser.perform(mouse(steps)).await;
-    match next_gesture(&mut server).await {
-        ClientMessage::Drag {
-            phase: DragPhase::Start,
-            x,
-            y,
-            button,
-            ..
-        } => {
-            assert_eq!(button, Button::Left);
-            assert_at("drag start", (x, y), want_from);
-        }
-        other => panic!("want the drag's start (no click after the double click), got {other:?}"),
-    }
+    let p = next_button(&mut server, "the drag's press").await;
+    assert!(p.down && p.clicks == 1, "a new series: {p:?}");
+    assert_at("drag press", p.at, want_from);
     let mut moves = 0;
     loop {
-        match next_gesture(&mut server).await {
-            ClientMessage::Drag {
-                phase: DragPhase::Move,
-                x,
-                y,
-                ..
-            } => {
+        match server.next_input().await {
+            ClientMessage::Move { x, y, .. } => {
                 assert!(
                     (want_from.0 - 0.01..=want_to.0 + 0.01).contains(&x)
                         && (want_from.1 - 0.01..=want_to.1 + 0.01).contains(&y),
@@ -213,29 +230,24 @@ async fn clicks_double_clicks_drags_and_right_clicks_reach_the_server() {
                 );
                 moves += 1;
             }
-            ClientMessage::Drag {
-                phase: DragPhase::End,
-                x,
-                y,
-                ..
+            ClientMessage::Button {
+                x, y, down: false, ..
             } => {
-                assert_at("drag end", (x, y), want_to);
+                assert_at("drag release", (x, y), want_to);
                 break;
             }
-            other => panic!("want drag moves then its end, got {other:?}"),
+            other => panic!("want moves then the release, got {other:?}"),
         }
     }
     assert!(moves >= 1, "a drag over several frames sends moves");
 
-    // A right click goes out at once, with its button.
+    // A right click, with its button.
     let (at, want) = point(0.5, 0.5);
     browser.click(at, 2).await;
-    match next_gesture(&mut server).await {
-        ClientMessage::Click { x, y, button, .. } => {
-            assert_eq!(button, Button::Right);
-            assert_at("right click", (x, y), want);
-        }
-        other => panic!("want a right click, got {other:?}"),
+    for down in [true, false] {
+        let p = next_button(&mut server, "the right click").await;
+        assert!(p.button == Button::Right && p.down == down, "{p:?}");
+        assert_at("right click", p.at, want);
     }
 
     browser.release().await;
@@ -277,9 +289,11 @@ async fn typing_on_the_focused_screen_reaches_the_server() {
 
     // A click on the screen gives it the keyboard.
     browser.click(layout.css(image.at(0.5, 0.5)), 0).await;
-    match next_gesture(&mut server).await {
-        ClientMessage::Click { .. } => {}
-        other => panic!("want the click that focuses the screen, got {other:?}"),
+    for _ in 0..2 {
+        match next_gesture(&mut server).await {
+            ClientMessage::Button { .. } => {}
+            other => panic!("want the click that focuses the screen, got {other:?}"),
+        }
     }
     let focused = browser
         .execute("return document.activeElement.id", serde_json::json!([]))

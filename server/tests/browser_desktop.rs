@@ -9,9 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::browser::Browser;
+use common::browser::{down, mouse, move_to, pause, up, Browser};
 use common::xclient::{TestWindow, XEvent};
 use common::*;
+use serde_json::json;
 
 /// The desktop's size (16:9).
 const SCREEN: (u32, u32) = (1280, 720);
@@ -54,11 +55,12 @@ async fn a_browser_click_presses_the_button_at_the_matching_screen_pixel() {
     browser.click((cx.round(), cy.round()), 0).await;
     let pressed = |ev: &[XEvent]| {
         ev.iter().find_map(|e| match *e {
-            XEvent::Press { button: 1, x, y, .. } => Some((x, y)),
+            XEvent::Press {
+                button: 1, x, y, ..
+            } => Some((x, y)),
             _ => None,
         })
     };
-    // The page holds a single click back ~300 ms (it might become a double click).
     let released = |ev: &[XEvent]| {
         ev.iter()
             .any(|e| matches!(*e, XEvent::Release { button: 1, .. }))
@@ -202,4 +204,181 @@ async fn after_windows_move_about_the_canvas_is_the_screen() {
     }
     browser.close().await;
     server.shutdown().await;
+}
+
+/// X press and release times of button 1, in order.
+fn button_times(ev: &[XEvent]) -> (Vec<u32>, Vec<u32>) {
+    let mut presses = Vec::new();
+    let mut releases = Vec::new();
+    for e in ev {
+        match *e {
+            XEvent::Press {
+                button: 1, time, ..
+            } => presses.push(time),
+            XEvent::Release {
+                button: 1, time, ..
+            } => releases.push(time),
+            _ => {}
+        }
+    }
+    (presses, releases)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_press_and_modifier_clicks_reach_x_as_the_user_made_them() {
+    if !(have("Xvfb") & have("chromium") & have("chromedriver")) {
+        return;
+    }
+    let _turn = DISPLAY.lock().await;
+    let x = Xvfb::start(SCREEN.0, SCREEN.1);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, BACKGROUND, false);
+    let server = TestServer::start(screen_config()).await;
+    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
+    browser.goto(&server.url("/")).await;
+    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
+    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    let (cx, cy) = layout.css(image.at(0.5, 0.5));
+    let at = (cx.round(), cy.round());
+
+    // A press held for a second: X sees the press when it happened, not at the release.
+    browser
+        .perform(mouse(vec![
+            move_to(at.0, at.1, 0),
+            down(0),
+            pause(1000),
+            up(0),
+        ]))
+        .await;
+    let ev = window.wait_for(Duration::from_secs(10), |e| button_times(e).1.len() == 1);
+    let (presses, releases) = button_times(&ev);
+    assert!(
+        presses.len() == 1 && releases.len() == 1,
+        "one press and one release: {ev:?}"
+    );
+    let held = releases[0].wrapping_sub(presses[0]);
+    assert!(
+        (900..1500).contains(&held),
+        "the X server saw the button held {held} ms (the page held it 1000 ms)"
+    );
+
+    // Shift+click and Ctrl+click, the modifier let go 5 ms after the click: the X
+    // press carries the modifier. WebDriver plays the two sources tick by tick.
+    for (key, mask, name) in [("\u{E008}", 1u16, "Shift"), ("\u{E009}", 4, "Control")] {
+        window.clear();
+        let actions = json!([
+            {
+                "type": "key",
+                "id": "keyboard",
+                "actions": [
+                    { "type": "keyDown", "value": key },
+                    pause(0),
+                    pause(0),
+                    pause(5),
+                    { "type": "keyUp", "value": key },
+                ],
+            },
+            {
+                "type": "pointer",
+                "id": "mouse",
+                "parameters": { "pointerType": "mouse" },
+                "actions": [move_to(at.0, at.1, 0), down(0), up(0), pause(5), pause(0)],
+            },
+        ]);
+        browser.perform(actions).await;
+        let ev = window.wait_for(Duration::from_secs(10), |e| !button_times(e).1.is_empty());
+        let state = ev.iter().find_map(|e| match *e {
+            XEvent::Press {
+                button: 1, state, ..
+            } => Some(state),
+            _ => None,
+        });
+        assert!(
+            state.is_some_and(|s| s & mask != 0),
+            "{name}+click: the X press carries {name} (mask {mask}): {ev:?}"
+        );
+    }
+    browser.close().await;
+    server.shutdown().await;
+    drop(window);
+    drop(x);
+}
+
+/// The XFixes cursor image's (width, height, xhot, yhot, serial) right now.
+fn xfixes_cursor(display: &str) -> (u16, u16, u16, u16, u32) {
+    use x11rb::protocol::xfixes::ConnectionExt as _;
+    let (conn, _) = x11rb::connect(Some(display)).expect("connect to X");
+    conn.xfixes_query_version(4, 0)
+        .expect("request")
+        .reply()
+        .expect("XFixes");
+    let c = conn
+        .xfixes_get_cursor_image()
+        .expect("request")
+        .reply()
+        .expect("cursor image");
+    (c.width, c.height, c.xhot, c.yhot, c.cursor_serial)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_an_xterm_the_page_shows_the_xterm_cursor() {
+    if !(have("Xvfb") & have("chromium") & have("chromedriver") & have("xterm")) {
+        return;
+    }
+    let _turn = DISPLAY.lock().await;
+    let x = Xvfb::start(SCREEN.0, SCREEN.1);
+    std::env::set_var("DISPLAY", &x.display);
+    let mut xterm = std::process::Command::new("xterm")
+        .args(["-display", &x.display, "-geometry", "220x30+0+0"])
+        .spawn()
+        .expect("spawn xterm");
+    let root = xfixes_cursor(&x.display);
+    let server = TestServer::start(screen_config()).await;
+    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
+    browser.goto(&server.url("/")).await;
+    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
+    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    // Hover over the xterm (top-left of the screen): the remote pointer goes there and
+    // X shows xterm's cursor.
+    let (hx, hy) = layout.css(image.at(0.1, 0.1));
+    let mut over = root;
+    let start = std::time::Instant::now();
+    while over.4 == root.4 && start.elapsed() < Duration::from_secs(10) {
+        browser
+            .perform(mouse(vec![
+                move_to(hx.round(), hy.round(), 0),
+                pause(50),
+                move_to(hx.round() + 3.0, hy.round(), 0),
+            ]))
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        over = xfixes_cursor(&x.display);
+    }
+    assert_ne!(over.4, root.4, "X shows xterm's cursor over the xterm");
+    let (_, _, xhot, yhot, _) = over;
+    let want = format!(" {xhot} {yhot}, default");
+    let css = browser
+        .wait_for(
+            Duration::from_secs(10),
+            &format!(
+                "const c = document.getElementById('screen').style.cursor; \
+                 return c.startsWith('url(\"data:image/png') && c.endsWith('{want}') ? c : null;"
+            ),
+        )
+        .await;
+    let got = browser
+        .execute(
+            "return document.getElementById('screen').style.cursor",
+            json!([]),
+        )
+        .await;
+    assert!(
+        css.is_some(),
+        "the canvas's CSS cursor is xterm's image with its hotspot ({xhot}, {yhot}); it is {got}"
+    );
+    browser.close().await;
+    server.shutdown().await;
+    let _ = xterm.kill();
+    let _ = xterm.wait();
+    drop(x);
 }

@@ -54,7 +54,9 @@ fn near(a: i16, b: i16) -> bool {
 fn presses(ev: &[XEvent], button: u8) -> Vec<(i16, i16)> {
     ev.iter()
         .filter_map(|e| match e {
-            XEvent::Press { button: b, x, y, .. } if *b == button => Some((*x, *y)),
+            XEvent::Press {
+                button: b, x, y, ..
+            } if *b == button => Some((*x, *y)),
             _ => None,
         })
         .collect()
@@ -427,7 +429,9 @@ fn counted_clicks(times: &[u32], double_click_ms: u32) -> usize {
 }
 
 fn button(down: bool, clicks: u8) -> String {
-    format!(r#"{{"type":"button","x":0.5,"y":0.5,"button":"left","down":{down},"clicks":{clicks}}}"#)
+    format!(
+        r#"{{"type":"button","x":0.5,"y":0.5,"button":"left","down":{down},"clicks":{clicks}}}"#
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,10 +452,18 @@ async fn a_press_is_held_until_its_release_and_modifiers_stay_in_order() {
     // burst: every press carries its modifier, none leaks into the next.
     d.window.clear();
     for modifier in ["ShiftLeft", "ControlLeft"] {
-        send(&mut ws, &format!(r#"{{"type":"key","code":"{modifier}","down":true}}"#)).await;
+        send(
+            &mut ws,
+            &format!(r#"{{"type":"key","code":"{modifier}","down":true}}"#),
+        )
+        .await;
         send(&mut ws, &button(true, 1)).await;
         send(&mut ws, &button(false, 1)).await;
-        send(&mut ws, &format!(r#"{{"type":"key","code":"{modifier}","down":false}}"#)).await;
+        send(
+            &mut ws,
+            &format!(r#"{{"type":"key","code":"{modifier}","down":false}}"#),
+        )
+        .await;
     }
     send(&mut ws, &button(true, 1)).await;
     send(&mut ws, &button(false, 1)).await;
@@ -463,7 +475,11 @@ async fn a_press_is_held_until_its_release_and_modifiers_stay_in_order() {
             _ => None,
         })
         .collect();
-    assert_eq!(states, vec![1, 4, 0], "Shift (1), Control (4), then none: {ev:?}");
+    assert_eq!(
+        states,
+        vec![1, 4, 0],
+        "Shift (1), Control (4), then none: {ev:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,4 +528,128 @@ async fn a_double_click_the_network_stretched_is_replayed_as_one() {
     let ev = d.window.wait_for(WAIT, |e| releases(e, 1) >= 7);
     assert_eq!(counted_clicks(&press_times(&ev, 1), 400), 1);
     assert_eq!(press_times(&ev, 1).len(), 7, "{ev:?}");
+}
+
+/// How many pixels of a `size`-square box centred on (`cx`, `cy`) of a snapshot are
+/// far from the window's colour.
+async fn unlike_background(server: &TestServer, (cx, cy): (usize, usize), size: usize) -> usize {
+    let (status, _, body) = http_get(server.addr, "/snapshot.jpg", &[]).await;
+    assert_eq!(status, 200);
+    let (w, _, rgb) = decode_rgb(&body);
+    let bg = [0x33u8, 0x66, 0xcc];
+    let mut n = 0;
+    for y in cy - size / 2..cy + size / 2 {
+        for x in cx - size / 2..cx + size / 2 {
+            let p = &rgb[(y * w + x) * 3..][..3];
+            if p.iter().zip(bg).any(|(a, b)| a.abs_diff(b) > 40) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cursor_shape_goes_to_viewers_and_is_drawn_into_snapshots() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    let Some(d) = desk().await else { return };
+    let (mut ws, _) = ws_connect(&d.server).await;
+    // The shape comes right after hello: Xvfb's root cursor, the X-shaped one.
+    let shape = loop {
+        match next_message(&mut ws).await {
+            Message::Text(t) => match ServerMessage::parse(t.as_str()).expect("valid") {
+                ServerMessage::Cursor {
+                    width,
+                    height,
+                    hot_x,
+                    hot_y,
+                    rgba,
+                    ..
+                } => break (width, height, hot_x, hot_y, rgba),
+                _ => continue,
+            },
+            _ => continue,
+        }
+    };
+    let (width, height, hot_x, hot_y, rgba) = shape;
+    assert!(
+        width > 0 && height > 0 && hot_x < width && hot_y < height,
+        "{shape:?}",
+        shape = (width, height, hot_x, hot_y)
+    );
+    let bytes = rgba.len() / 4 * 3 - rgba.matches('=').count();
+    assert_eq!(
+        bytes,
+        usize::from(width) * usize::from(height) * 4,
+        "RGBA pixels"
+    );
+
+    // A view-only viewer is told where the pointer is; the controller is not.
+    let mut view = ws_connect(&d.server).await.0;
+    send(&mut ws, r#"{"type":"move","x":0.25,"y":0.5}"#).await;
+    let at = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Message::Text(t) = next_message(&mut view).await {
+                if let Ok(ServerMessage::Pointer { x, y }) = ServerMessage::parse(t.as_str()) {
+                    if (x - 0.25).abs() < 0.01 {
+                        break (x, y);
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("the view-only viewer hears where the pointer went");
+    assert!((at.1 - 0.5).abs() < 0.01, "{at:?}");
+
+    // The snapshot has the cursor drawn at the pointer, and nothing where it is not.
+    let drawn = unlike_background(&d.server, (320, 360), 24).await;
+    assert!(
+        drawn >= 20,
+        "the cursor is drawn at the pointer: {drawn} pixels"
+    );
+    let elsewhere = unlike_background(&d.server, (960, 360), 24).await;
+    assert_eq!(elsewhere, 0, "and nowhere else");
+    // It follows the pointer on a still screen.
+    send(&mut ws, r#"{"type":"move","x":0.75,"y":0.5}"#).await;
+    let moved = wait_until_async(WAIT, || async {
+        unlike_background(&d.server, (960, 360), 24).await >= 20
+            && unlike_background(&d.server, (320, 360), 24).await == 0
+    })
+    .await;
+    assert!(moved, "the snapshot's cursor followed the pointer");
+}
+
+async fn wait_until_async<F, Fut>(limit: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cursor_leaves_snapshots_without_it() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    if !have("Xvfb") {
+        return;
+    }
+    let x = Xvfb::start(W, H);
+    std::env::set_var("DISPLAY", &x.display);
+    let _window = TestWindow::open(&x.display, 0x3366cc, false);
+    let mut config = screen_config();
+    config.draw_cursor = false;
+    let server = TestServer::start(config).await;
+    let (mut ws, _) = ws_connect(&server).await;
+    send(&mut ws, r#"{"type":"move","x":0.25,"y":0.5}"#).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(unlike_background(&server, (320, 360), 24).await, 0);
+    server.shutdown().await;
 }

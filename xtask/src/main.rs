@@ -32,6 +32,9 @@ const PACKAGES: &[&str] = &[
     "xvfb",
     "xdotool",
     "x11-utils",
+    // Tests: xterm to type into and read back, setxkbmap for other keyboard layouts.
+    "xterm",
+    "x11-xkb-utils",
     "ffmpeg",
     // ip and tc (shaped links in network namespaces), ss (socket byte counts).
     "iproute2",

@@ -583,13 +583,7 @@ impl Engine<'_> {
         let watcher = self.cursor.as_ref()?;
         let rx = self.cursor_rx.get_or_insert_with(|| watcher.subscribe());
         let st = rx.borrow();
-        let (x, y) = st.position?;
-        let at = (x - self.origin.0, y - self.origin.1);
-        let inside =
-            (0..self.width as i32).contains(&at.0) && (0..self.height as i32).contains(&at.1);
-        inside
-            .then(|| (st.shape.clone(), at))
-            .and_then(|(s, at)| Some((s?, at)))
+        st.drawn_at(self.origin, self.width, self.height)
     }
 
     /// Encodes, for each viewer that asked, the areas it is behind on, from the kept

@@ -141,6 +141,8 @@ pub struct Pipeline {
     geometry: Geometry,
     desktop: bool,
     backend: &'static str,
+    /// The cursor drawn into whole frames, if any.
+    cursor: Option<Arc<crate::cursor::Watcher>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -183,12 +185,13 @@ impl Pipeline {
             quality: quality.clamp(1, 100),
         });
         let period = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
+        let engine_cursor = cursor.clone();
         let thread_shared = shared.clone();
         let quality = quality.clamp(1, 100);
         let thread = std::thread::Builder::new()
             .name("deskcast-capture".into())
             .spawn(move || {
-                let mut engine = Engine::new(&thread_shared, source, pool, quality, cursor);
+                let mut engine = Engine::new(&thread_shared, source, pool, quality, engine_cursor);
                 engine.run(period);
             })?;
         tracing::info!(
@@ -203,6 +206,7 @@ impl Pipeline {
             geometry,
             desktop,
             backend,
+            cursor,
             thread: Some(thread),
         })
     }
@@ -234,10 +238,17 @@ impl Pipeline {
         let mut whole = self.shared.whole.subscribe();
         let mut st = self.shared.lock();
         st.whole_viewers += 1;
+        // The drawn cursor must be where the pointer is now, too.
+        let g = self.geometry;
+        let cursor = self.cursor.as_ref().and_then(|c| {
+            c.current()
+                .drawn_at((g.x, g.y), g.width, g.height)
+                .map(|(s, at)| (s.serial, at))
+        });
         let current = whole
             .borrow()
             .as_ref()
-            .is_some_and(|w| w.covers == self.shared.latest());
+            .is_some_and(|w| w.covers == self.shared.latest() && w.cursor == cursor);
         if current {
             whole.mark_changed();
         } else {

@@ -215,7 +215,8 @@ async fn a_changed_region_is_sharpened_once_after_it_went_still() {
 #[tokio::test]
 async fn a_moving_box_is_sent_as_small_regions_in_order() {
     let (w, h) = (640, 480);
-    let pipeline = Pipeline::start(Box::new(PatternSource::new(w, h)), 60, 90, None).expect("start");
+    let pipeline =
+        Pipeline::start(Box::new(PatternSource::new(w, h)), 60, 90, None).expect("start");
     let mut viewer = pipeline.subscribe();
     let first = next(&mut viewer).await;
     assert!(first.key);
@@ -249,7 +250,8 @@ async fn a_moving_box_is_sent_as_small_regions_in_order() {
 
 #[tokio::test]
 async fn a_viewer_that_falls_behind_catches_up_on_what_changed_not_a_keyframe() {
-    let pipeline = Pipeline::start(Box::new(PatternSource::new(320, 240)), 200, 90, None).expect("start");
+    let pipeline =
+        Pipeline::start(Box::new(PatternSource::new(320, 240)), 200, 90, None).expect("start");
     let mut fast = pipeline.subscribe();
     let mut slow = pipeline.subscribe();
     next(&mut slow).await;
@@ -302,7 +304,8 @@ async fn whole_frames_are_encoded_only_for_mjpeg_readers() {
 
 #[tokio::test]
 async fn viewers_behind_at_the_same_quality_share_one_catch_up_encode() {
-    let pipeline = Pipeline::start(Box::new(PatternSource::new(320, 240)), 60, 90, None).expect("start");
+    let pipeline =
+        Pipeline::start(Box::new(PatternSource::new(320, 240)), 60, 90, None).expect("start");
     let mut viewer = pipeline.subscribe();
     let first = next(&mut viewer).await;
     next(&mut viewer).await;

@@ -30,8 +30,14 @@ pub enum XEvent {
         y: i16,
         time: u32,
     },
-    Motion { x: i16, y: i16 },
-    Key { keysym: u32, down: bool },
+    Motion {
+        x: i16,
+        y: i16,
+    },
+    Key {
+        keysym: u32,
+        down: bool,
+    },
 }
 
 /// A full-screen override-redirect window on a display.
