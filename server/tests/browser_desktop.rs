@@ -382,3 +382,136 @@ async fn over_an_xterm_the_page_shows_the_xterm_cursor() {
     let _ = xterm.wait();
     drop(x);
 }
+
+/// One finger's action chain for [`Browser::perform`].
+fn finger(id: &str, steps: Vec<serde_json::Value>) -> serde_json::Value {
+    json!({
+        "type": "pointer",
+        "id": id,
+        "parameters": { "pointerType": "touch" },
+        "actions": steps,
+    })
+}
+
+/// Two fingers moving from `a0`/`b0` to `a1`/`b1` in `n` steps, then lifting.
+fn two_fingers(
+    a0: (f64, f64),
+    b0: (f64, f64),
+    a1: (f64, f64),
+    b1: (f64, f64),
+    n: u32,
+) -> serde_json::Value {
+    let chain = |from: (f64, f64), to: (f64, f64)| {
+        let mut steps = vec![move_to(from.0, from.1, 0), down(0)];
+        for i in 1..=n {
+            let t = f64::from(i) / f64::from(n);
+            steps.push(move_to(
+                from.0 + t * (to.0 - from.0),
+                from.1 + t * (to.1 - from.1),
+                30,
+            ));
+        }
+        steps.push(up(0));
+        steps
+    };
+    json!([finger("a", chain(a0, a1)), finger("b", chain(b0, b1))])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_fingers_scroll_the_desktop_and_a_pinch_zooms_the_page() {
+    if !(have("Xvfb") & have("chromium") & have("chromedriver")) {
+        return;
+    }
+    let _turn = DISPLAY.lock().await;
+    let x = Xvfb::start(SCREEN.0, SCREEN.1);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, BACKGROUND, false);
+    let mut server = TestServer::start(screen_config()).await;
+    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
+    browser.goto(&server.url("/")).await;
+    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
+    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    let (cx, cy) = layout.css(image.at(0.5, 0.5));
+    let (cx, cy) = (cx.round(), cy.round());
+
+    // Two fingers dragged up together: wheel steps down (X button 5).
+    browser
+        .perform(two_fingers(
+            (cx - 50.0, cy + 100.0),
+            (cx + 50.0, cy + 100.0),
+            (cx - 50.0, cy - 100.0),
+            (cx + 50.0, cy - 100.0),
+            10,
+        ))
+        .await;
+    let ev = window.wait_for(Duration::from_secs(10), |e| {
+        e.iter()
+            .any(|e| matches!(e, XEvent::Release { button: 5, .. }))
+    });
+    let down_steps = ev
+        .iter()
+        .filter(|e| matches!(e, XEvent::Press { button: 5, .. }))
+        .count();
+    assert!(
+        down_steps >= 3,
+        "a 200 px two-finger drag scrolls several steps: {ev:?}"
+    );
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, XEvent::Press { button: 1 | 3, .. })),
+        "and clicks nothing: {ev:?}"
+    );
+
+    // A pinch from 80 to 320 px apart around the centre: the page zooms 4x there,
+    // locally (nothing reaches X), and a tap then lands on the zoomed pixel.
+    window.clear();
+    browser
+        .perform(two_fingers(
+            (cx - 40.0, cy),
+            (cx + 40.0, cy),
+            (cx - 160.0, cy),
+            (cx + 160.0, cy),
+            12,
+        ))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !window
+            .events()
+            .iter()
+            .any(|e| matches!(e, XEvent::Press { .. })),
+        "a pinch sends no input: {:?}",
+        window.events()
+    );
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(50), async {
+        Ok::<_, ()>(server.next_input().await)
+    })
+    .await
+    {}
+    let tap = (cx + 100.0, cy);
+    browser
+        .perform(json!([finger(
+            "a",
+            vec![move_to(tap.0, tap.1, 0), down(0), pause(50), up(0)]
+        )]))
+        .await;
+    let press = loop {
+        match server.next_input().await {
+            deskcast_shared::ClientMessage::Button {
+                x, y, down: true, ..
+            } => break (x, y),
+            _ => continue,
+        }
+    };
+    let image_css = image.width * layout.css_width / layout.width;
+    let want = 0.5 + 100.0 / (image_css * 4.0);
+    assert!(
+        (press.0 - want).abs() < 0.01 && (press.1 - 0.5).abs() < 0.01,
+        "the tap 100 px right of the centre of a 4x view presses at x {want:.3}, got {press:?}; console:\n{}",
+        browser.console().await
+    );
+    browser.close().await;
+    server.shutdown().await;
+    drop(window);
+    drop(x);
+}
