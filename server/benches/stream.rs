@@ -19,9 +19,10 @@
 mod common;
 
 use std::io::{BufRead as _, Read as _};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::peer::Killed;
 use common::*;
 use deskcast_server::capture::{self, PixelLayout, Pixels, Rect};
 use deskcast_server::config::SourceSpec;
@@ -361,15 +362,6 @@ fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
     out
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_animation(display: &str, scene: &str) -> Killed {
     let exe = std::env::current_exe().expect("bench exe");
     let child = Command::new(exe)
@@ -533,13 +525,6 @@ fn ffmpeg_scene(display: &str, fps: u32, xserver: u32) -> Row {
 }
 
 /// A free TCP port on loopback.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Bytes acknowledged by the peers of every established TCP socket on local `port`
 /// (`ss -ti`): what a server sent, however it wrote it.
 fn tcp_sent(port: u16) -> u64 {
@@ -562,45 +547,15 @@ fn tcp_sent(port: u16) -> u64 {
 /// TigerVNC's scraping server (X0tigervnc, what the x0vncserver script starts) + websockify + noVNC in headless Chromium, the peer: Mbit/s
 /// is what its RFB socket sent (to websockify, which forwards it); updates/s is not counted.
 async fn tigervnc_scene(display: &str, xserver: u32) -> Option<Row> {
-    if !(have("X0tigervnc") & have("websockify") & have("chromium") & have("chromedriver")) {
+    if !(have("chromium") & have("chromedriver")) {
         return None;
     }
-    let (rfb, web) = (free_port(), free_port());
-    let vnc = Killed(
-        Command::new("X0tigervnc")
-            .args(["-display", display, "-rfbport", &rfb.to_string()])
-            .args(["-SecurityTypes", "None", "-localhost"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("X0tigervnc"),
-    );
-    let _proxy = Killed(
-        Command::new("websockify")
-            .args([
-                "--web",
-                "/usr/share/novnc",
-                &web.to_string(),
-                &format!("127.0.0.1:{rfb}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("websockify"),
-    );
-    let ready = |port: u16| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-    let start = Instant::now();
-    while !(ready(rfb) && ready(web)) && start.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let vnc = common::peer::Vnc::start(display).await?;
+    let rfb = vnc.rfb;
     let browser = common::browser::Browser::start(1920, 1200).await;
-    browser
-        .goto(&format!(
-            "http://127.0.0.1:{web}/vnc.html?autoconnect=true&resize=off"
-        ))
-        .await;
+    browser.goto(&vnc.url).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let pid = vnc.0.id();
+    let pid = vnc.server.0.id();
     let (b0, c0, x0, t0) = (
         tcp_sent(rfb),
         cpu_secs(pid),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use deskcast_shared::FrameHeader;
+use deskcast_shared::{FrameHeader, FLAG_FILL};
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
 use crate::capture::{PixelLayout, Pixels, Rect};
@@ -71,7 +71,38 @@ impl Encoder {
     }
 }
 
+/// The colour of `rect` (inside `pixels.rect`) as RGB when every pixel of it has that
+/// one colour; `None` at the first pixel that differs.
+pub fn solid(pixels: &Pixels, rect: Rect) -> Option<[u8; 3]> {
+    if !pixels.rect.contains(&rect) || rect.is_empty() || !pixels.is_complete() {
+        return None;
+    }
+    let bytes = pixels.bytes();
+    let (rgb, mask): ([usize; 3], u32) = match pixels.layout {
+        PixelLayout::Rgba => ([0, 1, 2], u32::MAX),
+        // The fourth byte is unused: compare the colour only.
+        PixelLayout::Bgrx => ([2, 1, 0], u32::from_le_bytes([0xff, 0xff, 0xff, 0])),
+    };
+    let row = |y: u32| {
+        let start =
+            (y - pixels.rect.y) as usize * pixels.pitch + (rect.x - pixels.rect.x) as usize * 4;
+        &bytes[start..start + rect.width as usize * 4]
+    };
+    let first = row(rect.y);
+    let word = |p: &[u8]| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) & mask;
+    let colour = word(first);
+    for y in rect.y..rect.bottom() {
+        if !row(y).chunks_exact(4).all(|p| word(p) == colour) {
+            return None;
+        }
+    }
+    Some(rgb.map(|i| first[i]))
+}
+
 /// One rectangle to encode: where its pixels are, and the header its message carries.
+/// With [`deskcast_shared::FLAG_FILL`] in its flags it may go as a fill: when it is one
+/// colour, its message carries that colour instead of a JPEG (the flag is cleared
+/// otherwise).
 pub struct Piece {
     /// The captured pixels holding `header`'s rectangle.
     pub pixels: Arc<Pixels>,
@@ -190,11 +221,18 @@ fn work(encoder: &mut Encoder, batch: &Batch, index: usize) {
         .and_then(Option::take);
     let result = match piece {
         None => Err("piece taken twice".to_string()),
-        Some(piece) => {
-            let out = encoder
-                .encode(&piece.pixels, piece.rect(), piece.header.quality)
-                .map(|jpeg| Bytes::from(piece.header.encode_with(&jpeg)))
-                .map_err(|e| format!("encode {:?}; {e}", piece.rect()));
+        Some(mut piece) => {
+            let fill = piece.header.flags & FLAG_FILL != 0;
+            let out = match fill.then(|| solid(&piece.pixels, piece.rect())).flatten() {
+                Some(rgb) => Ok(Bytes::from(piece.header.encode_with(&rgb))),
+                None => {
+                    piece.header.flags &= !FLAG_FILL;
+                    encoder
+                        .encode(&piece.pixels, piece.rect(), piece.header.quality)
+                        .map(|jpeg| Bytes::from(piece.header.encode_with(&jpeg)))
+                        .map_err(|e| format!("encode {:?}; {e}", piece.rect()))
+                }
+            };
             drop(piece);
             out
         }
@@ -281,6 +319,86 @@ mod tests {
             enc.encode(&frame, outside, 80).is_err(),
             "no panic, an error"
         );
+    }
+
+    /// BGRX pixels of one colour, as X sends them: red, with junk in the unused byte.
+    fn bgrx_red(width: u32, height: u32) -> Pixels {
+        Pixels::owned(
+            Rect::full(width, height),
+            PixelLayout::Bgrx,
+            [0u8, 0, 255, 0].repeat((width * height) as usize),
+        )
+    }
+
+    fn poke(px: &mut Pixels, at: usize, value: u8) {
+        if let crate::capture::PixelData::Owned(b) = &mut px.data {
+            b[at] = value;
+        }
+    }
+
+    #[test]
+    fn one_colour_rectangles_are_found_and_anything_else_is_not() {
+        let mut px = bgrx_red(64, 32);
+        let whole = Rect::full(64, 32);
+        assert_eq!(solid(&px, whole), Some([255, 0, 0]));
+        // The unused fourth byte of BGRX does not matter; a colour byte does.
+        poke(&mut px, 3, 7);
+        assert_eq!(solid(&px, whole), Some([255, 0, 0]));
+        poke(&mut px, 64 * 32 * 4 - 2, 1);
+        assert_eq!(solid(&px, whole), None, "one pixel off");
+        let top = Rect {
+            x: 0,
+            y: 0,
+            width: 64,
+            height: 16,
+        };
+        assert_eq!(solid(&px, top), Some([255, 0, 0]), "the top half still is");
+        let outside = Rect {
+            x: 60,
+            y: 0,
+            width: 10,
+            height: 10,
+        };
+        assert_eq!(solid(&px, outside), None);
+        assert_eq!(
+            solid(&red(8, 8), Rect::full(8, 8)),
+            Some([200, 30, 30]),
+            "RGBA"
+        );
+    }
+
+    #[test]
+    fn a_fill_piece_of_one_colour_carries_rgb_and_others_a_jpeg() {
+        let pool = Pool::new(80).expect("pool");
+        let flat = Arc::new(bgrx_red(64, 64));
+        let header = FrameHeader {
+            flags: FLAG_FILL,
+            width: 64,
+            height: 64,
+            quality: 80,
+            ..Default::default()
+        };
+        let mut noisy = bgrx_red(64, 64);
+        poke(&mut noisy, 100, 9);
+        let pieces = vec![
+            Piece {
+                pixels: flat,
+                header,
+            },
+            Piece {
+                pixels: Arc::new(noisy),
+                header,
+            },
+        ];
+        let (tx, rx) = mpsc::channel();
+        pool.submit(pieces, Box::new(move |r| tx.send(r).expect("send")));
+        let out = rx.recv().expect("delivered").expect("encoded");
+        let (h, payload) = FrameHeader::decode(&out[0]).expect("header");
+        assert!(h.is_fill());
+        assert_eq!(payload, &[255, 0, 0]);
+        let (h, payload) = FrameHeader::decode(&out[1]).expect("header");
+        assert!(!h.is_fill(), "not one colour: the flag is cleared");
+        assert_eq!(&payload[..2], &[0xFF, 0xD8], "a JPEG");
     }
 
     #[test]

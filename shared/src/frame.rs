@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | 0 | 1 | header length in bytes (56 today; 44 in the first version) |
 //! | 1 | 1 | header version (1) |
-//! | 2 | 2 | flags: [`FLAG_LAST`], [`FLAG_KEY`], [`FLAG_REFRESH`] |
+//! | 2 | 2 | flags: [`FLAG_LAST`], [`FLAG_KEY`], [`FLAG_REFRESH`], [`FLAG_FILL`] |
 //! | 4 | 8 | frame sequence number |
 //! | 12 | 8 | capture time, microseconds since the Unix epoch |
 //! | 20 | 8 | `seq` of the last input event applied before the capture (0 = none) |
@@ -47,6 +47,10 @@ pub const FLAG_KEY: u16 = 1 << 1;
 
 /// Flag: this rectangle did not change; it is sent again at a higher quality.
 pub const FLAG_REFRESH: u16 = 1 << 2;
+
+/// Flag: the rectangle is one solid colour; its payload is three bytes (red, green,
+/// blue) instead of a JPEG. Sent on `/ws` only (never in MJPEG or snapshots).
+pub const FLAG_FILL: u16 = 1 << 3;
 
 /// Metadata in front of every binary frame message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,6 +105,11 @@ impl FrameHeader {
     /// Whether this rectangle belongs to a keyframe (the frame covers the whole screen).
     pub fn is_key(&self) -> bool {
         self.flags & FLAG_KEY != 0
+    }
+
+    /// Whether the rectangle is one solid colour ([`FLAG_FILL`]): the payload is RGB.
+    pub fn is_fill(&self) -> bool {
+        self.flags & FLAG_FILL != 0
     }
 
     /// Writes the header followed by `jpeg` into one message buffer.

@@ -12,7 +12,7 @@ pub mod frame;
 pub mod message;
 
 pub use frame::{
-    FrameHeader, FrameHeaderError, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN,
+    FrameHeader, FrameHeaderError, FLAG_FILL, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN,
     FRAME_HEADER_MIN_LEN,
 };
 pub use message::{

@@ -66,10 +66,27 @@ struct Job {
     jpeg: Uint8Array,
 }
 
+/// What a decoded rectangle draws.
+enum Picture {
+    /// A decoded JPEG.
+    Bitmap(ImageBitmap),
+    /// One colour, RGB (a fill rectangle: nothing to decode).
+    Fill([u8; 3]),
+}
+
 /// A decoded rectangle waiting for the rest of its frame to be drawn.
 struct Ready {
     header: FrameHeader,
-    bitmap: ImageBitmap,
+    picture: Picture,
+}
+
+impl Ready {
+    /// Frees the decoded bitmap, if any.
+    fn close(self) {
+        if let Picture::Bitmap(b) = self.picture {
+            b.close();
+        }
+    }
 }
 
 /// The page-lifetime JS functions the app hands to the DOM.

@@ -94,9 +94,27 @@ impl App {
     }
 
     /// Starts decoding `job`; on an immediate failure, moves on to the waiting frame.
+    /// A fill needs no decoding: it is done at once, and the next job follows.
     fn decode(&self, s: &mut State, job: Job) {
         let mut next = Some(job);
         while let Some(job) = next.take() {
+            if job.header.is_fill() {
+                let rgb = job.jpeg.to_vec();
+                let Ok(rgb) = <[u8; 3]>::try_from(rgb.as_slice()) else {
+                    console::warn_1(&JsValue::from_str("deskcast: a fill is not RGB"));
+                    next = s.frames.failed();
+                    continue;
+                };
+                let done = s.frames.decoded(Ready {
+                    header: job.header,
+                    picture: super::Picture::Fill(rgb),
+                });
+                if let Some(stale) = done.release {
+                    stale.close();
+                }
+                next = done.next;
+                continue;
+            }
             match self.start_decode(&job) {
                 Ok(promise) => {
                     s.decoding = Some(job.header);
@@ -109,9 +127,7 @@ impl App {
                 }
             }
         }
-        if s.frames.has_ready() {
-            self.request_frame(s);
-        }
+        self.draw_ready(s);
     }
 
     fn start_decode(&self, job: &Job) -> Result<Promise, JsValue> {
@@ -132,16 +148,19 @@ impl App {
             bitmap.close();
             return;
         };
-        let done = s.frames.decoded(Ready { header, bitmap });
+        let done = s.frames.decoded(Ready {
+            header,
+            picture: super::Picture::Bitmap(bitmap),
+        });
         if let Some(stale) = done.release {
-            stale.bitmap.close();
+            stale.close();
         }
         if let Some(job) = done.next {
             self.decode(&mut s, job);
         }
-        if s.frames.has_ready() {
-            self.request_frame(&mut s);
-        }
+        // Drawn at once, not at the next animation frame: the browser shows the canvas
+        // at its next paint either way, and this way no frame waits a vsync for a draw.
+        self.draw_ready(&mut s);
     }
 
     pub(super) fn on_decode_failed(&self, reason: JsValue) {
@@ -160,13 +179,18 @@ impl App {
         }
     }
 
-    /// Once per animation frame: flush coalesced moves, draw the newest decoded frame.
+    /// Once per animation frame: flush coalesced moves, draw what is ready.
     pub(super) fn on_animation_frame(&self, _time: JsValue) {
-        let now = self.now();
         let mut s = self.s.borrow_mut();
         s.animation_frame_requested = false;
         let moves = s.gestures.frame();
         s.send(moves);
+        self.draw_ready(&mut s);
+    }
+
+    /// Draws every complete decoded frame (the newest shows), and acknowledges it.
+    fn draw_ready(&self, s: &mut State) {
+        let now = self.now();
         let ready = s.frames.take_ready();
         // Acknowledge every completed frame, even one with nothing to draw.
         if let Some(seq) = s.frames.completed().filter(|&seq| seq > s.acked) {
@@ -179,13 +203,26 @@ impl App {
         let mut frames = 0.0;
         for r in ready {
             let h = r.header;
-            self.fit_image(&mut s, &h);
-            let drawn = self.screen_ctx.draw_image_with_image_bitmap(
-                &r.bitmap,
-                f64::from(h.x),
-                f64::from(h.y),
-            );
-            r.bitmap.close();
+            self.fit_image(s, &h);
+            let drawn = match &r.picture {
+                super::Picture::Bitmap(bitmap) => self.screen_ctx.draw_image_with_image_bitmap(
+                    bitmap,
+                    f64::from(h.x),
+                    f64::from(h.y),
+                ),
+                super::Picture::Fill([red, green, blue]) => {
+                    let ctx = &self.screen_ctx;
+                    ctx.set_fill_style_str(&format!("rgb({red} {green} {blue})"));
+                    ctx.fill_rect(
+                        f64::from(h.x),
+                        f64::from(h.y),
+                        f64::from(h.width),
+                        f64::from(h.height),
+                    );
+                    Ok(())
+                }
+            };
+            r.close();
             match drawn {
                 Ok(()) => s.have_picture = true,
                 Err(e) => console::warn_2(&JsValue::from_str("deskcast: draw failed"), &e),
@@ -194,7 +231,7 @@ impl App {
                 frames += 1.0;
             }
         }
-        self.paint(&s);
+        self.paint(s);
         s.fps.record(now, frames);
         s.status.quality = Some(newest.quality).filter(|q| *q > 0);
         if let Some(ms) = s.photon.drawn(newest.input_seq, js_sys::Date::now()) {

@@ -116,7 +116,7 @@ impl App {
         s.acked = 0;
         s.status.rtt_ms = None;
         for stale in s.frames.clear() {
-            stale.bitmap.close();
+            stale.close();
         }
     }
 

@@ -7,11 +7,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use deskcast_shared::{FrameHeader, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN};
+use deskcast_shared::{
+    FrameHeader, FLAG_FILL, FLAG_KEY, FLAG_LAST, FLAG_REFRESH, FRAME_HEADER_LEN,
+};
 use tokio::sync::{oneshot, watch};
 
 use super::{
-    plan, viewer, Credit, Keyframe, Shared, State, Update, Whole, MIN_KICK_GAP, REFRESH_QUALITY,
+    plan, viewer, Credit, Keyframe, Shared, State, Update, Whole, FOLLOW_EVERY, FOLLOW_FOR,
+    MIN_KICK_GAP, REFRESH_QUALITY,
 };
 use crate::capture::{Damage, FrameSource, PixelData, Pixels, Rect};
 use crate::cursor;
@@ -51,6 +54,8 @@ impl RateLimitedLog {
 struct Wake {
     /// A capture tick is due.
     capture: bool,
+    /// Input asked for it.
+    kicked: bool,
 }
 
 /// The capture thread's own state: the source, the kept picture, the refresh clock.
@@ -79,6 +84,8 @@ pub(super) struct Engine<'a> {
     cursor_rx: Option<watch::Receiver<cursor::State>>,
     /// Where the streamed monitor starts on the root window.
     origin: (i32, i32),
+    /// Until when to look for damage every [`FOLLOW_EVERY`] after input.
+    follow_until: Option<Instant>,
 }
 
 impl<'a> Engine<'a> {
@@ -110,6 +117,7 @@ impl<'a> Engine<'a> {
             cursor,
             cursor_rx: None,
             origin: (g.x, g.y),
+            follow_until: None,
         }
     }
 
@@ -122,8 +130,18 @@ impl<'a> Engine<'a> {
             };
             if wake.capture {
                 last_capture = Instant::now();
-                self.credit.spend(last_capture);
+                let captures = self.shared.stats.captures.load(Ordering::Relaxed);
                 self.tick();
+                let captured = self.shared.stats.captures.load(Ordering::Relaxed) != captures;
+                if captured {
+                    // Only real captures spend credit: damage queries are cheap.
+                    self.credit.spend(last_capture);
+                    self.follow_until = None;
+                } else if wake.kicked {
+                    // Input arrived but the app has not repainted yet: keep looking
+                    // for its damage every few ms for a while, not a whole period.
+                    self.follow_until = Some(last_capture + FOLLOW_FOR);
+                }
             }
             self.serve_keyframe();
             self.serve_whole();
@@ -160,18 +178,31 @@ impl<'a> Engine<'a> {
             let allowed = self.credit.ready_at(now);
             let regular = (last + period).max(allowed);
             let early = (last + MIN_KICK_GAP.min(period)).max(allowed);
-            if now >= regular || (st.kicked && now >= early) {
-                st.kicked = false;
-                return Some(Wake { capture: true });
+            let follow = self
+                .follow_until
+                .filter(|&u| now < u)
+                .map(|_| last + FOLLOW_EVERY);
+            if now >= regular || (st.kicked && now >= early) || follow.is_some_and(|f| now >= f) {
+                let kicked = std::mem::take(&mut st.kicked);
+                return Some(Wake {
+                    capture: true,
+                    kicked,
+                });
             }
             let picture = self.picture.is_some();
             if picture
                 && ((st.key_wanted && !st.key_in_flight)
                     || (st.whole_wanted && !st.whole_in_flight))
             {
-                return Some(Wake { capture: false });
+                return Some(Wake {
+                    capture: false,
+                    kicked: false,
+                });
             }
-            let until = if st.kicked { early } else { regular };
+            let mut until = if st.kicked { early } else { regular };
+            if let Some(f) = follow {
+                until = until.min(f);
+            }
             st = shared
                 .wake
                 .wait_timeout(st, until.saturating_duration_since(now))
@@ -344,7 +375,7 @@ impl<'a> Engine<'a> {
             self.key_seq = seq;
         }
         self.shared.latest.store(seq, Ordering::SeqCst);
-        let (pieces, rects) = self.frame(seq, capture_us, input_seq, pieces);
+        let (pieces, rects) = self.frame(seq, capture_us, input_seq, pieces, true);
         for rect in &rects {
             self.tiles.sent_in(rect, seq);
         }
@@ -414,13 +445,16 @@ impl<'a> Engine<'a> {
 
     /// Numbers `parts` (pixels, rectangle, quality, flags) as the rectangles of frame
     /// `seq`: every header carries the screen size and the rectangle count, the last
-    /// one the `last` flag. Returns the pieces to encode and their rectangles.
+    /// one the `last` flag. With `fills`, a one-colour rectangle may go as a fill
+    /// ([`FLAG_FILL`]; `/ws` only, never for MJPEG readers). Returns the pieces to
+    /// encode and their rectangles.
     fn frame(
         &self,
         seq: u64,
         capture_us: u64,
         input_seq: u64,
         parts: Vec<(Arc<Pixels>, Rect, u8, u16)>,
+        fills: bool,
     ) -> (Vec<Piece>, Vec<Rect>) {
         let count = parts.len();
         let rects = parts.iter().map(|(_, rect, _, _)| *rect).collect();
@@ -430,7 +464,9 @@ impl<'a> Engine<'a> {
             .map(|(i, (pixels, rect, quality, flags))| Piece {
                 pixels,
                 header: FrameHeader {
-                    flags: flags | if i + 1 == count { FLAG_LAST } else { 0 },
+                    flags: flags
+                        | if i + 1 == count { FLAG_LAST } else { 0 }
+                        | if fills { FLAG_FILL } else { 0 },
                     seq,
                     capture_us,
                     input_seq,
@@ -482,7 +518,7 @@ impl<'a> Engine<'a> {
             .map(|rect| (pixels.clone(), rect, quality, FLAG_KEY))
             .collect();
         let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
-        let (pieces, _) = self.frame(covers, now_us(), input_seq, parts);
+        let (pieces, _) = self.frame(covers, now_us(), input_seq, parts, true);
         self.submit(
             pieces,
             "keyframe",
@@ -554,7 +590,7 @@ impl<'a> Engine<'a> {
         let pixels = Arc::new(copy);
         let input_seq = self.shared.stats.input_seq.load(Ordering::SeqCst);
         let parts = vec![(pixels, full, self.quality, FLAG_KEY)];
-        let (pieces, _) = self.frame(covers, now_us(), input_seq, parts);
+        let (pieces, _) = self.frame(covers, now_us(), input_seq, parts, false);
         let header = pieces[0].header;
         self.submit(
             pieces,
@@ -641,7 +677,7 @@ impl Engine<'_> {
                     parts.push((pixels.clone(), stripe, quality, 0));
                 }
             }
-            let (pieces, rects) = self.frame(covers, capture_us, input_seq, parts);
+            let (pieces, rects) = self.frame(covers, capture_us, input_seq, parts, true);
             self.submit(
                 pieces,
                 "catch-up",

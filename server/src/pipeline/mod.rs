@@ -82,9 +82,15 @@ struct State {
     catch_ups: Vec<viewer::CatchUp>,
 }
 
-/// Shortest gap between two captures when input asks for an early one (the app needs a
-/// moment to repaint).
+/// Shortest gap between two captures when input asks for an early one. Short: when
+/// the app has not repainted yet, the engine keeps looking (see [`FOLLOW_FOR`]).
 const MIN_KICK_GAP: Duration = Duration::from_millis(8);
+
+/// After input, how long the engine keeps looking for the app's repaint when the early
+/// capture found nothing changed yet, and how often it looks (a damage query, not a
+/// capture: cheap).
+const FOLLOW_FOR: Duration = Duration::from_millis(80);
+const FOLLOW_EVERY: Duration = Duration::from_millis(2);
 
 /// Lets the input thread ask for an early capture, so a click shows up sooner.
 #[derive(Clone)]

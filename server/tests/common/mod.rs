@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod browser;
 pub mod netns;
+pub mod peer;
 pub mod xclient;
 pub mod xscene;
 
@@ -251,11 +252,18 @@ impl Composed {
         }
     }
 
-    /// Pastes one region message at its place; returns its header. Panics on a
-    /// rectangle outside the screen or a JPEG whose size is not the header's.
+    /// Pastes one region message at its place (a JPEG, or a fill's colour); returns
+    /// its header. Panics on a rectangle outside the screen, a JPEG whose size is not
+    /// the header's, or a fill that is not three bytes.
     pub fn apply(&mut self, msg: &[u8]) -> FrameHeader {
         let (h, jpeg) = FrameHeader::decode(msg).expect("frame header");
-        let (w, hh, rgb) = decode_rgb(jpeg);
+        let (w, hh, rgb) = if h.is_fill() {
+            assert_eq!(jpeg.len(), 3, "a fill carries one RGB colour: {h:?}");
+            let n = h.width as usize * h.height as usize;
+            (h.width as usize, h.height as usize, jpeg.repeat(n))
+        } else {
+            decode_rgb(jpeg)
+        };
         assert_eq!(
             (w, hh),
             (h.width as usize, h.height as usize),
