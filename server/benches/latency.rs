@@ -42,29 +42,44 @@ async fn run(width: u32, height: u32, fps: u32) {
     next_update(&mut ws, &mut picture).await;
     let mut blue = centre_is_blue(&picture);
     let mut ms = Vec::new();
+    // Split at the capture: click → capture started, capture → frame arrived.
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let wall_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
+    };
     for seq in 1..=CLICKS as u64 {
         // Spread clicks over the capture period so the phase does not flatter the numbers.
         tokio::time::sleep(Duration::from_millis(40 + (seq * 7) % 33)).await;
         let t0 = Instant::now();
+        let sent_us = wall_us();
         let click = format!(r#"{{"type":"click","x":0.5,"y":0.5,"seq":{seq}}}"#);
         ws.send(Message::text(click)).await.expect("send");
         loop {
-            next_update(&mut ws, &mut picture).await;
+            let headers = next_update(&mut ws, &mut picture).await;
             if centre_is_blue(&picture) != blue {
                 ms.push(t0.elapsed().as_secs_f64() * 1e3);
+                let captured = headers[0].capture_us;
+                before.push(captured.saturating_sub(sent_us) as f64 / 1e3);
+                after.push(wall_us().saturating_sub(captured) as f64 / 1e3);
                 blue = !blue;
                 break;
             }
         }
     }
     ms.sort_by(|a, b| a.total_cmp(b));
+    before.sort_by(|a, b| a.total_cmp(b));
+    after.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "click-to-photon {width}x{height} @{fps} fps: median {:6.1} ms   p95 {:6.1} ms   min {:5.1}   max {:6.1}   (n={})",
+        "click-to-photon {width}x{height} @{fps} fps: median {:6.1} ms   p95 {:6.1} ms   min {:5.1}   max {:6.1}   (n={}); median click → capture {:.1} ms, capture → arrival {:.1} ms",
         ms[ms.len() / 2],
         ms[ms.len() * 95 / 100],
         ms[0],
         ms[ms.len() - 1],
-        ms.len()
+        ms.len(),
+        before[before.len() / 2],
+        after[after.len() / 2],
     );
     assert_eq!(window.color() == 0x3366cc, blue, "window and stream agree");
     server.shutdown().await;

@@ -464,7 +464,14 @@ fn input_loop(
     tap: &broadcast::Sender<ClientMessage>,
 ) {
     let mut desk = if desktop {
-        match Enigo::new(&Settings::default()) {
+        // enigo delays every X11 button event by `linux_delay` ms (12 by default) in
+        // XTEST itself: 12 ms on every click. Key events keep enigo's own keymap delay,
+        // which a remapped keycode needs.
+        let settings = Settings {
+            linux_delay: 0,
+            ..Settings::default()
+        };
+        match Enigo::new(&settings) {
             Ok(enigo) => Some(Desktop {
                 enigo,
                 geometry,
