@@ -373,3 +373,50 @@ async fn the_page_acks_what_it_draws_and_shows_the_measured_link() {
     browser.close().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_menu_sends_combinations_the_browser_keeps_for_itself() {
+    if !tools_present() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let (mut server, browser, _layout, _image) = open_page().await;
+    let hidden = browser
+        .execute(
+            "document.getElementById('keys-button').click(); return document.getElementById('keys-menu').hidden",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(hidden, false, "the keys button opens the menu");
+    browser
+        .execute(
+            "document.querySelector('[data-keys=\"ControlLeft AltLeft Delete\"]').click()",
+            serde_json::json!([]),
+        )
+        .await;
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        got.push(typed(next_gesture(&mut server).await));
+    }
+    assert_eq!(
+        got,
+        [
+            "key ControlLeft down",
+            "key AltLeft down",
+            "key Delete down",
+            "key Delete up",
+            "key AltLeft up",
+            "key ControlLeft up"
+        ],
+        "Ctrl+Alt+Del: pressed in order, released in reverse"
+    );
+    let pressed = browser
+        .execute(
+            "const b = document.getElementById('trackpad-button'); b.click(); return b.getAttribute('aria-pressed')",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(pressed, "true", "the trackpad button toggles trackpad mode");
+    browser.close().await;
+    server.shutdown().await;
+}

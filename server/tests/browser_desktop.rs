@@ -515,3 +515,56 @@ async fn two_fingers_scroll_the_desktop_and_a_pinch_zooms_the_page() {
     drop(window);
     drop(x);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_only_page_draws_the_remote_pointer_where_it_is() {
+    if !(have("Xvfb") & have("chromium") & have("chromedriver")) {
+        return;
+    }
+    let _turn = DISPLAY.lock().await;
+    let x = Xvfb::start(SCREEN.0, SCREEN.1);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, BACKGROUND, false);
+    let server = TestServer::start(screen_config()).await;
+    // A script takes control first: the page is view-only.
+    let (mut control, _) = ws_connect(&server).await;
+    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
+    browser.goto(&server.url("/")).await;
+    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
+    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    use futures_util::SinkExt as _;
+    control
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            r#"{"type":"move","x":0.25,"y":0.75}"#,
+        ))
+        .await
+        .expect("send");
+    // The drawn pointer's hotspot: its box's corner plus the cursor's hotspot.
+    let (_, _, xhot, yhot, _) = xfixes_cursor(&x.display);
+    let (want_x, want_y) = layout.css(image.at(0.25, 0.75));
+    // Drawn at its box's corner minus the cursor's hotspot: wait for it to get there.
+    let script = format!(
+        "const p = document.getElementById('pointer'); if (p.hidden) return null; \
+         const r = p.getBoundingClientRect(); \
+         const x = r.left + {xhot}, y = r.top + {yhot}; \
+         return r.width > 0 && Math.abs(x - {want_x}) <= 2 && Math.abs(y - {want_y}) <= 2 ? [x, y] : null;"
+    );
+    let got = browser.wait_for(Duration::from_secs(10), &script).await;
+    let seen = browser
+        .execute(
+            "const p = document.getElementById('pointer'); const r = p.getBoundingClientRect(); \
+             return [p.hidden, r.left, r.top, r.width];",
+            json!([]),
+        )
+        .await;
+    assert!(
+        got.is_some(),
+        "the view-only page draws the remote pointer's hotspot at ({want_x}, {want_y}); \
+         the pointer element is [hidden, left, top, width] {seen}; console:\n{}",
+        browser.console().await
+    );
+    browser.close().await;
+    server.shutdown().await;
+    drop(window);
+    drop(x);
+}
