@@ -85,81 +85,8 @@ async fn run(width: u32, height: u32, fps: u32) {
     server.shutdown().await;
 }
 
-/// Installed in the page: times each `pointerdown` until the canvas found by the
-/// selector (`arguments[0]`) shows another colour at its centre. Results collect in
-/// `window.__photon` (milliseconds).
-const PHOTON_PROBE: &str = r#"
-const sel = arguments[0];
-window.__photon = [];
-window.__downs = [];
-const centre = () => {
-  const c = document.querySelector(sel);
-  const p = c.getContext('2d').getImageData(Math.floor(c.width / 2), Math.floor(c.height / 2), 1, 1).data;
-  return p[0] + ',' + p[1] + ',' + p[2];
-};
-window.addEventListener('pointerdown', (e) => {
-  const t0 = e.timeStamp;
-  window.__downs.push(performance.timeOrigin + e.timeStamp);
-  const before = centre();
-  const poll = () => {
-    if (centre() !== before) { window.__photon.push(performance.now() - t0); return; }
-    if (performance.now() - t0 > 5000) { window.__photon.push(NaN); return; }
-    setTimeout(poll, 0);
-  };
-  poll();
-}, true);
-return document.querySelector(sel) !== null;
-"#;
-
-/// Where the canvas's centre is in the viewport, CSS pixels.
-const CANVAS_CENTRE: &str = r#"
-const c = document.querySelector(arguments[0]);
-if (!c) return null;
-const r = c.getBoundingClientRect();
-return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)];
-"#;
-
 fn percentile(sorted: &[f64], p: usize) -> f64 {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
-}
-
-/// Clicks the centre of the canvas `selector` `n` times; returns the sorted
-/// click-to-photon times in ms.
-async fn browser_clicks(browser: &Browser, selector: &str, n: usize) -> Vec<f64> {
-    let installed = browser
-        .execute(PHOTON_PROBE, serde_json::json!([selector]))
-        .await;
-    assert_eq!(installed, true, "the page has {selector}");
-    let at = browser
-        .execute(CANVAS_CENTRE, serde_json::json!([selector]))
-        .await;
-    let (x, y) = (at[0].as_f64().expect("x"), at[1].as_f64().expect("y"));
-    for i in 0..n {
-        // Spread clicks over the capture period so the phase does not flatter anyone.
-        tokio::time::sleep(Duration::from_millis(250 + (i as u64 * 7) % 33)).await;
-        browser
-            .perform(mouse(vec![move_to(x, y, 0), down(0), pause(20), up(0)]))
-            .await;
-        let want = i + 1;
-        browser
-            .wait_for(
-                Duration::from_secs(6),
-                &format!("return window.__photon.length >= {want} ? true : null;"),
-            )
-            .await;
-    }
-    let got = browser
-        .execute("return window.__photon", serde_json::json!([]))
-        .await;
-    let mut ms: Vec<f64> = got
-        .as_array()
-        .expect("an array")
-        .iter()
-        .filter_map(serde_json::Value::as_f64)
-        .filter(|v| v.is_finite())
-        .collect();
-    ms.sort_by(|a, b| a.total_cmp(b));
-    ms
 }
 
 fn report(who: &str, ms: &[f64], n: usize) {
@@ -200,7 +127,7 @@ async fn over_a_slow_link(display: &str, n: usize) {
         ))
         .await;
     browser.wait_until_drawn(Duration::from_secs(30)).await;
-    let ms = browser_clicks(&browser, "#screen", n).await;
+    let ms = browser.click_to_photon("#screen", None, n).await;
     report("deskcast, 8 Mbit/s", &ms, n);
     browser.close().await;
 }
@@ -219,14 +146,17 @@ async fn in_browser() {
     let browser = Browser::start(1920, 1200).await;
     browser.goto(&server.url("/")).await;
     browser.wait_until_drawn(Duration::from_secs(20)).await;
-    let ms = browser_clicks(&browser, "#screen", N).await;
+    let ms = browser.click_to_photon("#screen", None, N).await;
     report("deskcast", &ms, N);
 
     // Press-and-hold: the X press arrives while the button is still down.
     tokio::time::sleep(Duration::from_millis(300)).await;
     window.clear();
     let at = browser
-        .execute(CANVAS_CENTRE, serde_json::json!(["#screen"]))
+        .execute(
+            common::browser::CANVAS_POINT,
+            serde_json::json!(["#screen", null, null]),
+        )
         .await;
     let (cx, cy) = (at[0].as_f64().expect("x"), at[1].as_f64().expect("y"));
     // Watch for the X press (every ms, wall clock) while the page holds the button.
@@ -313,7 +243,7 @@ async fn in_browser() {
             return;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let ms = browser_clicks(&browser, "canvas", N).await;
+        let ms = browser.click_to_photon("canvas", None, N).await;
         report("TigerVNC + noVNC", &ms, N);
         browser.close().await;
     }

@@ -22,6 +22,25 @@ const BACKGROUND: u32 = 0x3366cc;
 
 static DISPLAY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A desktop of one colour: Xvfb (made `DISPLAY`) with a logging test window.
+fn desktop() -> (Xvfb, TestWindow) {
+    let x = Xvfb::start(SCREEN.0, SCREEN.1);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, BACKGROUND, false);
+    (x, window)
+}
+
+/// Chromium showing `server`'s page, once it drew; with where the desktop is drawn.
+async fn open_page(
+    server: &TestServer,
+) -> (Browser, common::browser::Layout, common::browser::Letterbox) {
+    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
+    browser.goto(&server.url("/")).await;
+    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
+    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    (browser, layout, image)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_click_presses_the_button_at_the_matching_screen_pixel() {
     // Every tool checked (no short-circuit), so a skip names all that are missing.
@@ -29,15 +48,10 @@ async fn a_browser_click_presses_the_button_at_the_matching_screen_pixel() {
         return;
     }
     let _turn = DISPLAY.lock().await;
-    let x = Xvfb::start(SCREEN.0, SCREEN.1);
-    std::env::set_var("DISPLAY", &x.display);
-    let window = TestWindow::open(&x.display, BACKGROUND, false);
+    let (x, window) = desktop();
     let server = TestServer::start(screen_config()).await;
 
-    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
-    browser.goto(&server.url("/")).await;
-    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
-    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    let (browser, layout, image) = open_page(&server).await;
     assert!(
         image.y >= 50.0,
         "the desktop must be letterboxed top and bottom: {layout:?} {image:?}"
@@ -125,10 +139,7 @@ async fn after_windows_move_about_the_canvas_is_the_screen() {
         scene.window(900, 100, 200, 400, 0xc04060),
     ];
     let server = TestServer::start(screen_config()).await;
-    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
-    browser.goto(&server.url("/")).await;
-    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
-    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    let (browser, layout, image) = open_page(&server).await;
 
     // Windows move about, over each other and across tile edges, while the page watches.
     let moves = [
@@ -230,14 +241,9 @@ async fn a_held_press_and_modifier_clicks_reach_x_as_the_user_made_them() {
         return;
     }
     let _turn = DISPLAY.lock().await;
-    let x = Xvfb::start(SCREEN.0, SCREEN.1);
-    std::env::set_var("DISPLAY", &x.display);
-    let window = TestWindow::open(&x.display, BACKGROUND, false);
+    let (x, window) = desktop();
     let server = TestServer::start(screen_config()).await;
-    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
-    browser.goto(&server.url("/")).await;
-    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
-    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    let (browser, layout, image) = open_page(&server).await;
     let (cx, cy) = layout.css(image.at(0.5, 0.5));
     let at = (cx.round(), cy.round());
 
@@ -334,10 +340,7 @@ async fn over_an_xterm_the_page_shows_the_xterm_cursor() {
         .expect("spawn xterm");
     let root = xfixes_cursor(&x.display);
     let server = TestServer::start(screen_config()).await;
-    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
-    browser.goto(&server.url("/")).await;
-    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
-    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    let (browser, layout, image) = open_page(&server).await;
     // Hover over the xterm (top-left of the screen): the remote pointer goes there and
     // X shows xterm's cursor.
     let (hx, hy) = layout.css(image.at(0.1, 0.1));
@@ -423,14 +426,9 @@ async fn two_fingers_scroll_the_desktop_and_a_pinch_zooms_the_page() {
         return;
     }
     let _turn = DISPLAY.lock().await;
-    let x = Xvfb::start(SCREEN.0, SCREEN.1);
-    std::env::set_var("DISPLAY", &x.display);
-    let window = TestWindow::open(&x.display, BACKGROUND, false);
+    let (x, window) = desktop();
     let mut server = TestServer::start(screen_config()).await;
-    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
-    browser.goto(&server.url("/")).await;
-    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
-    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    let (browser, layout, image) = open_page(&server).await;
     let (cx, cy) = layout.css(image.at(0.5, 0.5));
     let (cx, cy) = (cx.round(), cy.round());
 
@@ -522,16 +520,11 @@ async fn a_view_only_page_draws_the_remote_pointer_where_it_is() {
         return;
     }
     let _turn = DISPLAY.lock().await;
-    let x = Xvfb::start(SCREEN.0, SCREEN.1);
-    std::env::set_var("DISPLAY", &x.display);
-    let window = TestWindow::open(&x.display, BACKGROUND, false);
+    let (x, window) = desktop();
     let server = TestServer::start(screen_config()).await;
     // A script takes control first: the page is view-only.
     let (mut control, _) = ws_connect(&server).await;
-    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
-    browser.goto(&server.url("/")).await;
-    let layout = browser.wait_until_drawn(Duration::from_secs(20)).await;
-    let image = layout.letterbox(SCREEN.0, SCREEN.1);
+    let (browser, layout, image) = open_page(&server).await;
     use futures_util::SinkExt as _;
     control
         .send(tokio_tungstenite::tungstenite::Message::text(

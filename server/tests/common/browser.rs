@@ -522,3 +522,86 @@ impl Browser {
         .await;
     }
 }
+
+/// Installed in the page: times each `pointerdown` until the canvas `arguments[0]`
+/// shows another colour at its backing pixel (`arguments[1]`, `arguments[2]`).
+/// Results collect in `window.__photon` (ms); `window.__downs` has each press's wall
+/// clock time (ms since the epoch).
+const PHOTON_PROBE: &str = r#"
+const [sel, px, py] = arguments;
+window.__photon = [];
+window.__downs = [];
+const colour = () => {
+  const c = document.querySelector(sel);
+  const p = c.getContext('2d').getImageData(Math.floor(px), Math.floor(py), 1, 1).data;
+  return p[0] + ',' + p[1] + ',' + p[2];
+};
+window.addEventListener('pointerdown', (e) => {
+  const t0 = e.timeStamp;
+  window.__downs.push(performance.timeOrigin + e.timeStamp);
+  const before = colour();
+  const poll = () => {
+    if (colour() !== before) { window.__photon.push(performance.now() - t0); return; }
+    if (performance.now() - t0 > 5000) { window.__photon.push(NaN); return; }
+    setTimeout(poll, 0);
+  };
+  poll();
+}, true);
+return true;
+"#;
+
+/// The viewport CSS point over backing pixel (`arguments[1]`, `arguments[2]`) of the
+/// canvas `arguments[0]` (its centre when they are null), and that backing pixel.
+pub const CANVAS_POINT: &str = r#"
+const c = document.querySelector(arguments[0]);
+if (!c) return null;
+const r = c.getBoundingClientRect();
+const px = arguments[1] ?? c.width / 2, py = arguments[2] ?? c.height / 2;
+return [Math.round(r.left + px * r.width / c.width), Math.round(r.top + py * r.height / c.height), px, py];
+"#;
+
+impl Browser {
+    /// Clicks `n` times over backing pixel `at` of the canvas `selector` (its centre
+    /// when `None`) and times each click from the page's `pointerdown` until the canvas
+    /// shows another colour there. Returns the times, ms, sorted; clicks that showed
+    /// nothing within 5 s are left out.
+    pub async fn click_to_photon(
+        &self,
+        selector: &str,
+        at: Option<(f64, f64)>,
+        n: usize,
+    ) -> Vec<f64> {
+        let (px, py) = at.map_or((Value::Null, Value::Null), |(x, y)| (json!(x), json!(y)));
+        let point = self.execute(CANVAS_POINT, json!([selector, px, py])).await;
+        let n_at = |i: usize| {
+            point[i]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no canvas {selector}: {point}"))
+        };
+        let (x, y, px, py) = (n_at(0), n_at(1), n_at(2), n_at(3));
+        self.execute(PHOTON_PROBE, json!([selector, px, py])).await;
+        for i in 0..n {
+            // Spread clicks over the capture period so the phase flatters nobody.
+            tokio::time::sleep(Duration::from_millis(250 + (i as u64 * 7) % 33)).await;
+            self.perform(mouse(vec![move_to(x, y, 0), down(0), pause(20), up(0)]))
+                .await;
+            self.wait_for(
+                Duration::from_secs(6),
+                &format!("return window.__photon.length >= {} ? true : null;", i + 1),
+            )
+            .await;
+        }
+        let got = self.execute("return window.__photon", json!([])).await;
+        let mut ms: Vec<f64> = got
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_f64)
+                    .filter(|v| v.is_finite())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ms.sort_by(|a, b| a.total_cmp(b));
+        ms
+    }
+}

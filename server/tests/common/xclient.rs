@@ -55,9 +55,21 @@ const COLOR_B: u32 = 0xcc3300;
 impl TestWindow {
     /// Opens the window filling the screen, in `color` (0xRRGGBB), and waits until it is mapped.
     pub fn open(display: &str, color: u32, toggle_on_click: bool) -> TestWindow {
+        TestWindow::open_rect(display, color, toggle_on_click, None)
+    }
+
+    /// Like [`TestWindow::open`], at `rect` (x, y, width, height) instead of full screen.
+    pub fn open_rect(
+        display: &str,
+        color: u32,
+        toggle_on_click: bool,
+        rect: Option<(i16, i16, u16, u16)>,
+    ) -> TestWindow {
         let (conn, screen_num) = x11rb::connect(Some(display)).expect("connect to X");
         let conn = Arc::new(conn);
         let screen = conn.setup().roots[screen_num].clone();
+        let (x, y, width, height) =
+            rect.unwrap_or((0, 0, screen.width_in_pixels, screen.height_in_pixels));
         let window = conn.generate_id().expect("id");
         let mask = EventMask::BUTTON_PRESS
             | EventMask::BUTTON_RELEASE
@@ -70,10 +82,10 @@ impl TestWindow {
             x11rb::COPY_DEPTH_FROM_PARENT,
             window,
             screen.root,
-            0,
-            0,
-            screen.width_in_pixels,
-            screen.height_in_pixels,
+            x,
+            y,
+            width,
+            height,
             0,
             WindowClass::INPUT_OUTPUT,
             0,
