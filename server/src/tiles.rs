@@ -83,6 +83,25 @@ impl TileSet {
         }
     }
 
+    /// Splits the marked tiles in two: those whose rectangle `first` accepts, and the
+    /// rest.
+    pub fn split(&self, first: impl Fn(&Rect) -> bool) -> (TileSet, TileSet) {
+        let mut a = TileSet::new(self.width, self.height);
+        let mut b = a.clone();
+        for row in 0..self.rows {
+            for col in 0..self.cols {
+                if self.get(col, row) {
+                    if first(&self.tile_rect(col, row)) {
+                        a.set(col, row);
+                    } else {
+                        b.set(col, row);
+                    }
+                }
+            }
+        }
+        (a, b)
+    }
+
     /// Unmarks every tile.
     pub fn clear(&mut self) {
         self.flags.fill(false);

@@ -43,6 +43,9 @@ async fn a_client_that_acks_gets_at_most_two_frames_ahead() {
     config.fps = 60;
     let server = TestServer::start(config).await;
     let (mut ws, _) = ws_connect(&server).await;
+    // A client that will ack says so at once (as the page does); until then it is paced
+    // by its socket alone.
+    ack(&mut ws, 0).await;
     let mut picture = Composed::new(320, 240);
     let first = next_update(&mut ws, &mut picture).await;
     ack(&mut ws, first[0].seq).await;
@@ -124,5 +127,42 @@ async fn a_slow_acker_gets_the_newest_picture_not_a_backlog() {
         quality < 80,
         "late acks lowered this viewer's quality: {quality}"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_to_input_goes_even_when_the_window_is_full() {
+    let mut config = Config::pattern(320, 240);
+    config.fps = 60;
+    config.test_accept_input = true;
+    let server = TestServer::start(config).await;
+    let (mut ws, _) = ws_connect(&server).await;
+    ack(&mut ws, 0).await;
+    let mut picture = Composed::new(320, 240);
+    let first = next_update(&mut ws, &mut picture).await;
+    ack(&mut ws, first[0].seq).await;
+    // No more acks: two frames come, then the window is full.
+    let held = frames_within(&mut ws, Duration::from_millis(600)).await;
+    assert_eq!(held.len(), 2, "a full window: {held:?}");
+    // Input: the frame that shows it still comes, one past the window, and only it.
+    ws.send(Message::text(r#"{"type":"move","x":0.5,"y":0.5,"seq":5}"#))
+        .await
+        .expect("send");
+    let until = tokio::time::Instant::now() + Duration::from_millis(800);
+    let mut answers = Vec::new();
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(until, ws.next()).await {
+        if let Message::Binary(b) = m {
+            let (h, _) = FrameHeader::decode(&b).expect("header");
+            if h.is_last() {
+                answers.push((h.seq, h.input_seq));
+            }
+        }
+    }
+    assert_eq!(
+        answers.len(),
+        1,
+        "one frame past the full window: {answers:?}"
+    );
+    assert_eq!(answers[0].1, 5, "and it shows the input: {answers:?}");
     server.shutdown().await;
 }

@@ -107,6 +107,13 @@ impl Flow {
                 && self.in_flight_bytes() < self.window())
     }
 
+    /// Whether a frame that answers input may go now: one more than [`Flow::may_send`]
+    /// allows, whatever the bytes in flight, so a click's result does not wait for an
+    /// ack behind frames of a video.
+    pub fn may_send_urgent(&self) -> bool {
+        !self.acking || self.in_flight.len() <= MAX_FRAMES_IN_FLIGHT
+    }
+
     /// Frame `seq` of `bytes` went out at `now`.
     pub fn sent(&mut self, seq: u64, bytes: usize, now: Instant) {
         self.roll(now);

@@ -214,6 +214,9 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
         rx.mark_changed();
     }
     let mut sent_cursor = SentCursor::default();
+    let mut answered = app.pipeline.answered();
+    // The input `seq` of the newest update sent to this viewer.
+    let mut sent_input = 0u64;
     let mut send_task = tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -252,8 +255,17 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     let Some(seq) = ack else { break };
                     flow.acked(seq, Instant::now());
                 }
-                // Only while the window has room: meanwhile changes merge (see Flow).
-                update = viewer.next(flow.quality()), if flow.may_send() => {
+                // The window filled up, and an update answering input came out: look again.
+                changed = answered.changed(), if !flow.may_send() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                // Only while the window has room (one more for the answer to input):
+                // meanwhile changes merge (see Flow).
+                update = viewer.next(flow.quality()),
+                    if flow.may_send()
+                        || (*answered.borrow() > sent_input && flow.may_send_urgent()) => {
                     let Some(update) = update else { break };
                     if update.messages.is_empty() {
                         continue;
@@ -270,6 +282,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         break;
                     }
                     flow.sent(update.seq, update.bytes(), Instant::now());
+                    sent_input = sent_input.max(update.input_seq());
                 }
                 changed = cursor_changed(&mut cursor) => {
                     if !changed {

@@ -86,6 +86,10 @@ pub(super) struct Engine<'a> {
     origin: (i32, i32),
     /// Until when to look for damage every [`FOLLOW_EVERY`] after input.
     follow_until: Option<Instant>,
+    /// Tiles in motion held back from an update that answered input, for the next one.
+    deferred: TileSet,
+    /// The input `seq` the last update showed.
+    shown_input: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -118,6 +122,8 @@ impl<'a> Engine<'a> {
             cursor_rx: None,
             origin: (g.x, g.y),
             follow_until: None,
+            deferred: TileSet::new(g.width, g.height),
+            shown_input: 0,
         }
     }
 
@@ -295,7 +301,23 @@ impl<'a> Engine<'a> {
         if !fresh {
             self.tiles.changed(&changed, now);
         }
+        let deferred = std::mem::replace(&mut self.deferred, TileSet::new(self.width, self.height));
+        // Held-back tiles were damaged before this capture's damage: do not trim to it.
+        let damage = if deferred.is_empty() { damage } else { None };
+        changed.union(&deferred);
         let key = fresh || plan::is_full(&changed, self.width, self.height);
+        if !key && input_seq != self.shown_input {
+            // The update that answers input goes first and small: areas in motion (a
+            // video) wait for the next update instead of making the input's result
+            // cross a slow link behind them.
+            let (still, moving) = changed.split(|r| !self.tiles.is_moving(r, now));
+            if !still.is_empty() && !moving.is_empty() {
+                changed = still;
+                self.deferred = moving;
+                self.shared.lock().kicked = true;
+            }
+        }
+        self.shown_input = input_seq;
         let refresh = if key {
             TileSet::new(self.width, self.height)
         } else {
@@ -402,6 +424,13 @@ impl<'a> Engine<'a> {
                     })));
                 }
                 let _ = shared.updates.send(update);
+                shared.answered.send_if_modified(|shown| {
+                    let newer = input_seq > *shown;
+                    if newer {
+                        *shown = input_seq;
+                    }
+                    newer
+                });
             },
             |st, ok| {
                 st.update_in_flight = false;

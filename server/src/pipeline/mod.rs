@@ -113,6 +113,9 @@ struct Shared {
     whole: watch::Sender<Option<Arc<Whole>>>,
     /// `seq` of the newest update (published or being encoded).
     latest: AtomicU64,
+    /// The input `seq` the newest published update shows: sessions send the update
+    /// that answers input even when their window is full.
+    answered: watch::Sender<u64>,
     /// Bumped each time the pipeline goes idle: deliveries from before are dropped.
     epoch: AtomicU64,
     /// The stream's JPEG quality (`--quality`).
@@ -187,6 +190,7 @@ impl Pipeline {
             keyframe: watch::channel(None).0,
             whole: watch::channel(None).0,
             latest: AtomicU64::new(0),
+            answered: watch::channel(0).0,
             epoch: AtomicU64::new(0),
             quality: quality.clamp(1, 100),
         });
@@ -266,6 +270,11 @@ impl Pipeline {
             shared: self.shared.clone(),
             whole,
         }
+    }
+
+    /// The input `seq` shown by the newest published update, as it changes.
+    pub fn answered(&self) -> watch::Receiver<u64> {
+        self.shared.answered.subscribe()
     }
 
     /// A handle the input thread uses to ask for an early capture.

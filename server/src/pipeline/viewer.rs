@@ -47,6 +47,14 @@ impl Update {
     pub fn bytes(&self) -> usize {
         self.messages.iter().map(Bytes::len).sum()
     }
+
+    /// The input `seq` its frame shows (from its first header; 0 for none).
+    pub fn input_seq(&self) -> u64 {
+        self.messages
+            .first()
+            .and_then(|m| deskcast_shared::FrameHeader::decode(m).ok())
+            .map_or(0, |(h, _)| h.input_seq)
+    }
 }
 
 /// A full picture for a viewer who has to start over: its messages carry `covers` as
