@@ -60,6 +60,9 @@ pub enum SendError {
 pub struct Input {
     tx: SyncSender<Command>,
     tap: broadcast::Sender<ClientMessage>,
+    /// "Release everything", for the thread to honour before any queued event: a full
+    /// queue can never hold it back, and no thread waits to deliver it.
+    release: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Input {
@@ -76,11 +79,13 @@ impl Input {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let (tap, _) = broadcast::channel(QUEUE);
         let thread_tap = tap.clone();
+        let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread_release = release.clone();
         std::thread::Builder::new()
             .name("deskcast-input".into())
             .spawn(move || {
                 input_loop(
-                    rx,
+                    (rx, &thread_release),
                     geometry,
                     double_click,
                     desktop,
@@ -89,7 +94,7 @@ impl Input {
                     &thread_tap,
                 )
             })?;
-        Ok(Input { tx, tap })
+        Ok(Input { tx, tap, release })
     }
 
     /// Queues a validated event; never blocks.
@@ -100,15 +105,14 @@ impl Input {
         })
     }
 
-    /// Releases every button and key the thread holds. Queued behind pending events,
-    /// and retried blocking so it is never lost to a full queue.
+    /// Releases every button and key the thread holds, before any event still queued
+    /// (those are dropped: they came before the release). Never blocks and never waits
+    /// for room in the queue: a flag the thread checks before each event.
     pub fn release_all(&self) {
-        if let Err(TrySendError::Full(cmd)) = self.tx.try_send(Command::ReleaseAll) {
-            let tx = self.tx.clone();
-            std::thread::spawn(move || {
-                let _ = tx.send(cmd);
-            });
-        }
+        self.release.store(true, Ordering::SeqCst);
+        // Wakes the thread if it waits; with a full queue it is busy and sees the flag
+        // before its next event.
+        let _ = self.tx.try_send(Command::ReleaseAll);
     }
 
     /// Every event accepted for the desktop, as the input thread takes it (for tests).
@@ -455,7 +459,7 @@ impl Desktop {
 }
 
 fn input_loop(
-    rx: Receiver<Command>,
+    (rx, release): (Receiver<Command>, &std::sync::atomic::AtomicBool),
     geometry: Geometry,
     double_click: Duration,
     desktop: bool,
@@ -491,12 +495,17 @@ fn input_loop(
     };
     let mut last_error = None::<std::time::Instant>;
     while let Ok(cmd) = rx.recv() {
-        match cmd {
-            Command::ReleaseAll => {
-                if let Some(d) = desk.as_mut() {
-                    d.release_all();
-                }
+        let releasing = release.swap(false, Ordering::SeqCst);
+        if releasing || matches!(cmd, Command::ReleaseAll) {
+            // What is still queued came before the release: drop it with this one.
+            while rx.try_recv().is_ok() {}
+            if let Some(d) = desk.as_mut() {
+                d.release_all();
             }
+            continue;
+        }
+        match cmd {
+            Command::ReleaseAll => {}
             Command::Event(msg) => {
                 // Only tests listen; do not copy every event for nobody.
                 if tap.receiver_count() > 0 {

@@ -46,6 +46,64 @@ pub enum Verdict {
     Drop,
 }
 
+/// Most keys one connection is taken to hold at once (a keyboard has about 110).
+const MAX_HELD_KEYS: usize = 128;
+
+/// What one connection's accepted input holds down: only the release of something it
+/// holds may skip the input budget (so no key or button stays stuck); any other
+/// release is input like the rest.
+#[derive(Debug, Default)]
+pub struct Held {
+    keys: std::collections::HashSet<String>,
+    buttons: std::collections::HashSet<deskcast_shared::Button>,
+    drag: bool,
+}
+
+impl Held {
+    /// Whether `msg` lets go of something this connection holds; if so, it no longer
+    /// holds it.
+    pub fn releases(&mut self, msg: &deskcast_shared::ClientMessage) -> bool {
+        use deskcast_shared::{ClientMessage as M, DragPhase};
+        match msg {
+            M::Key {
+                code, down: false, ..
+            } => self.keys.remove(code),
+            M::Button {
+                button,
+                down: false,
+                ..
+            } => self.buttons.remove(button),
+            M::Drag {
+                phase: DragPhase::End,
+                ..
+            } => std::mem::take(&mut self.drag),
+            _ => false,
+        }
+    }
+
+    /// `msg` was accepted: remember what it holds down.
+    pub fn accepted(&mut self, msg: &deskcast_shared::ClientMessage) {
+        use deskcast_shared::{ClientMessage as M, DragPhase};
+        match msg {
+            M::Key {
+                code, down: true, ..
+            } if self.keys.len() < MAX_HELD_KEYS => {
+                self.keys.insert(code.clone());
+            }
+            M::Button {
+                button, down: true, ..
+            } => {
+                self.buttons.insert(*button);
+            }
+            M::Drag {
+                phase: DragPhase::Start,
+                ..
+            } => self.drag = true,
+            _ => {}
+        }
+    }
+}
+
 /// A token bucket: `rate` events per second, bursts of up to one second's worth.
 #[derive(Debug)]
 pub struct InputBudget {
@@ -88,6 +146,26 @@ impl InputBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_releases_of_what_is_held_count_as_releases() {
+        use deskcast_shared::ClientMessage;
+        let parse = |j: &str| ClientMessage::parse(j).expect("valid");
+        let mut held = Held::default();
+        let shift_up = parse(r#"{"type":"key","code":"ShiftLeft","down":false}"#);
+        assert!(!held.releases(&shift_up), "nothing held: just input");
+        held.accepted(&parse(r#"{"type":"key","code":"ShiftLeft","down":true}"#));
+        assert!(held.releases(&shift_up), "a held key's release");
+        assert!(!held.releases(&shift_up), "released once");
+        let up = parse(r#"{"type":"button","x":0.5,"y":0.5,"down":false}"#);
+        held.accepted(&parse(r#"{"type":"button","x":0.5,"y":0.5,"down":true}"#));
+        assert!(held.releases(&up));
+        assert!(!held.releases(&up));
+        let end = parse(r#"{"type":"drag","phase":"end","x":0.5,"y":0.5}"#);
+        assert!(!held.releases(&end));
+        held.accepted(&parse(r#"{"type":"drag","phase":"start","x":0.5,"y":0.5}"#));
+        assert!(held.releases(&end));
+    }
     use std::time::Duration;
 
     #[test]

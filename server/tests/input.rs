@@ -653,3 +653,91 @@ async fn no_cursor_leaves_snapshots_without_it() {
     assert_eq!(unlike_background(&server, (320, 360), 24).await, 0);
     server.shutdown().await;
 }
+
+/// Threads of this process (the server runs in it).
+fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim().parse().ok()))
+                .flatten()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_flood_on_a_full_queue_adds_no_threads_and_held_keys_still_let_go() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    if !have("Xvfb") {
+        return;
+    }
+    let x = Xvfb::start(W, H);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, 0x3366cc, false);
+    let mut config = screen_config();
+    config.max_input_rate = 10_000;
+    let server = TestServer::start(config).await;
+    let (mut ws, _) = ws_connect(&server).await;
+    send(&mut ws, r#"{"type":"key","code":"ShiftLeft","down":true}"#).await;
+    window.wait_for(WAIT, |e| {
+        e.iter().any(|k| {
+            matches!(
+                k,
+                XEvent::Key {
+                    keysym: 0xffe1,
+                    down: true
+                }
+            )
+        })
+    });
+    let before = threads();
+    let mut most = before;
+    // Button releases of a button not held: each moves the pointer, so the desktop
+    // takes them slower than they come and the queue fills.
+    for i in 0..2000 {
+        ws.feed(Message::text(
+            r#"{"type":"button","x":0.5,"y":0.5,"down":false}"#,
+        ))
+        .await
+        .expect("queue");
+        if i % 100 == 0 {
+            ws.flush().await.expect("send");
+            most = most.max(threads());
+        }
+    }
+    ws.flush().await.expect("send");
+    for _ in 0..10 {
+        most = most.max(threads());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        most <= before + 2,
+        "the flood started threads: {before} before, {most} at most"
+    );
+    // Leaving releases what the connection held, Shift included.
+    drop(ws);
+    let ev = window.wait_for(WAIT, |e| {
+        e.iter().any(|k| {
+            matches!(
+                k,
+                XEvent::Key {
+                    keysym: 0xffe1,
+                    down: false
+                }
+            )
+        })
+    });
+    assert!(
+        ev.iter().any(|k| matches!(
+            k,
+            XEvent::Key {
+                keysym: 0xffe1,
+                down: false
+            }
+        )),
+        "Shift was released when the client left: {:?}",
+        &ev[ev.len().saturating_sub(5)..]
+    );
+    server.shutdown().await;
+}

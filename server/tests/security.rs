@@ -380,7 +380,23 @@ async fn input_over_the_rate_is_dropped_with_one_error() {
     }
     let tap = server.tap.as_mut().expect("tap");
     assert!(tap.try_recv().is_err(), "nothing past the rate");
-    // A release is never dropped, even over the rate: a key must not stay held.
+    // A release of what the client holds is never dropped, even over the rate: a key
+    // must not stay held. Shift down and a drag's start first, within the rate.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ws.feed(Message::text(
+        r#"{"type":"key","code":"ShiftLeft","down":true,"seq":100}"#,
+    ))
+    .await
+    .expect("queue");
+    ws.feed(Message::text(
+        r#"{"type":"drag","phase":"start","x":0.5,"y":0.5,"seq":101}"#,
+    ))
+    .await
+    .expect("queue");
+    ws.flush().await.expect("send");
+    for want in [100, 101] {
+        assert_eq!(server.next_input().await.seq(), Some(want));
+    }
     for seq in 200..240u64 {
         let msg = format!(r#"{{"type":"move","x":0.5,"y":0.5,"seq":{seq}}}"#);
         ws.feed(Message::text(msg)).await.expect("queue");
@@ -395,6 +411,12 @@ async fn input_over_the_rate_is_dropped_with_one_error() {
     ))
     .await
     .expect("queue");
+    // A release of a key it does not hold is input like any other: over the rate.
+    ws.feed(Message::text(
+        r#"{"type":"key","code":"KeyQ","down":false,"seq":302}"#,
+    ))
+    .await
+    .expect("queue");
     ws.flush().await.expect("send");
     let mut released = Vec::new();
     while released.len() < 2 {
@@ -404,6 +426,15 @@ async fn input_over_the_rate_is_dropped_with_one_error() {
         }
     }
     assert_eq!(released, vec![Some(300), Some(301)]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tap = server.tap.as_mut().expect("tap");
+    while let Ok(m) = tap.try_recv() {
+        assert_ne!(
+            m.seq(),
+            Some(302),
+            "a release of nothing held went past the rate"
+        );
+    }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let tap = server.tap.as_mut().expect("tap");
     while tap.try_recv().is_ok() {}

@@ -30,7 +30,7 @@ use super::AppState;
 use crate::capture::Geometry;
 use crate::cursor;
 use crate::input::{key_for, SendError};
-use crate::limits::{InputBudget, Verdict, ViewerSlot};
+use crate::limits::{Held, InputBudget, Verdict, ViewerSlot};
 
 /// WebSocket close code for "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
@@ -330,6 +330,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
 
     let (recv_app, recv_controlling) = (app.clone(), controlling.clone());
     let mut budget = InputBudget::new(app.max_input_rate, Instant::now());
+    let mut held = Held::default();
     let mut recv_task = tokio::spawn(async move {
         loop {
             // A client that answers neither pings nor anything else for this long is gone
@@ -376,12 +377,14 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         let _ = ack_tx.try_send(frame);
                         None
                     }
-                    // Releases skip the rate budget: dropping one would leave a key held.
-                    Ok(m) if is_release(&m) => {
+                    // Releases of what this client holds skip the rate budget: dropping
+                    // one would leave a key held. Any other release is input like any.
+                    Ok(m) if held.releases(&m) => {
                         handle_input(&recv_app, recv_controlling.load(Ordering::SeqCst), m)
                     }
                     Ok(m) => match budget.take(Instant::now()) {
                         Verdict::Accept => {
+                            held.accepted(&m);
                             handle_input(&recv_app, recv_controlling.load(Ordering::SeqCst), m)
                         }
                         Verdict::DropAndTell => {
