@@ -724,3 +724,47 @@ async fn unauthenticated_connections_are_closed_soon_authenticated_ones_stay() {
     }
     server.shutdown().await;
 }
+
+/// Resident memory of this process (the server runs in it), bytes.
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_from_a_client_that_never_reads_costs_no_memory() {
+    let server = TestServer::start(secured()).await;
+    let (mut ws, _) = ws_control(&server).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss();
+    // 25 MB of pings, never reading a pong (or a frame).
+    let payload = vec![7u8; 125];
+    let mut sent = 0u64;
+    for _ in 0..200_000 {
+        let ping = Message::Ping(payload.clone().into());
+        match tokio::time::timeout(Duration::from_secs(2), ws.send(ping)).await {
+            Ok(Ok(())) => sent += 1,
+            // The server closed the socket, or stopped reading it: either bounds it.
+            _ => break,
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let grown = rss().saturating_sub(before);
+    // Bounded by the 8 MiB write limit per connection (without it: 25 MB, 1:1).
+    assert!(
+        grown < 10 * 1024 * 1024,
+        "{sent} pings grew the server by {} KB",
+        grown / 1024
+    );
+    // Others are unharmed.
+    let (_other, hello) = ws_control(&server).await;
+    assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
+    eprintln!("{sent} pings, the server grew {} KB", grown / 1024);
+    server.shutdown().await;
+}

@@ -49,6 +49,16 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// cleanly; cut off by tungstenite beyond, and closed with 1009 all the same.
 const READ_LIMIT: usize = MAX_MESSAGE_BYTES * 512;
 
+/// Most bytes waiting to be written to one client (frames, and the pongs tungstenite
+/// answers pings with): a client that pings but never reads cannot make the server
+/// buffer without bound. Room for one rectangle of a large screen at quality 90 on
+/// top of [`FLUSH_AT`].
+const WRITE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// A frame's rectangles are written together up to this many bytes, then flushed
+/// before the next, so the write buffer stays far below [`WRITE_LIMIT`].
+const FLUSH_AT: usize = 1024 * 1024;
+
 /// Upgrades the connection and runs the session, with the role the token gave.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
@@ -63,6 +73,7 @@ pub async fn upgrade(
     let may_control = role == Role::Control;
     ws.max_message_size(READ_LIMIT)
         .max_frame_size(READ_LIMIT)
+        .max_write_buffer_size(WRITE_LIMIT)
         .on_upgrade(move |socket| {
             session(socket, app, may_control, seat).instrument(tracing::info_span!("ws", %peer))
         })
@@ -270,9 +281,18 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     if update.messages.is_empty() {
                         continue;
                     }
-                    // All rectangles of a frame in one write.
+                    // A frame's rectangles in as few writes as [`FLUSH_AT`] allows.
                     let mut failed = false;
+                    let mut buffered = 0;
                     for message in &update.messages {
+                        if buffered > 0 && buffered + message.len() > FLUSH_AT {
+                            if sink.flush().await.is_err() {
+                                failed = true;
+                                break;
+                            }
+                            buffered = 0;
+                        }
+                        buffered += message.len();
                         if sink.feed(Message::Binary(message.clone())).await.is_err() {
                             failed = true;
                             break;
@@ -332,11 +352,14 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     let mut budget = InputBudget::new(app.max_input_rate, Instant::now());
     let mut held = Held::default();
     let mut recv_task = tokio::spawn(async move {
+        // The client's own pings do not count as signs of life: only its pongs and
+        // its messages do (a client that only pings and never reads is not alive).
+        let mut alive_until = tokio::time::Instant::now() + READ_TIMEOUT;
         loop {
             // A client that answers neither pings nor anything else for this long is gone
             // (a laptop that slept, a network that changed): end the session, so its
             // seat and held buttons are released.
-            let next = match tokio::time::timeout(READ_TIMEOUT, stream.next()).await {
+            let next = match tokio::time::timeout_at(alive_until, stream.next()).await {
                 Ok(Some(next)) => next,
                 Ok(None) => break,
                 Err(_) => {
@@ -344,6 +367,9 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     break;
                 }
             };
+            if !matches!(next, Ok(Message::Ping(_))) {
+                alive_until = tokio::time::Instant::now() + READ_TIMEOUT;
+            }
             let msg = match next {
                 Ok(msg) => msg,
                 Err(e) if is_too_big(&e) => {
