@@ -743,10 +743,10 @@ async fn a_ping_flood_from_a_client_that_never_reads_costs_no_memory() {
     let (mut ws, _) = ws_control(&server).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss();
-    // 25 MB of pings, never reading a pong (or a frame).
+    // 50 MB of pings, never reading a pong (or a frame).
     let payload = vec![7u8; 125];
     let mut sent = 0u64;
-    for _ in 0..200_000 {
+    for _ in 0..400_000 {
         let ping = Message::Ping(payload.clone().into());
         match tokio::time::timeout(Duration::from_secs(2), ws.send(ping)).await {
             Ok(Ok(())) => sent += 1,
@@ -756,9 +756,10 @@ async fn a_ping_flood_from_a_client_that_never_reads_costs_no_memory() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let grown = rss().saturating_sub(before);
-    // Bounded by the 8 MiB write limit per connection (without it: 25 MB, 1:1).
+    // Bounded by the 8 MiB write limit per connection (without it: 50 MB, 1:1). The
+    // other tests of this binary run alongside and share the process: leave them room.
     assert!(
-        grown < 10 * 1024 * 1024,
+        grown < 20 * 1024 * 1024,
         "{sent} pings grew the server by {} KB",
         grown / 1024
     );
