@@ -22,19 +22,39 @@ async fn ack(ws: &mut Ws, seq: u64) {
         .expect("send ack");
 }
 
-/// Whole frames (last rectangle seen) that arrive within `window`.
-async fn frames_within(ws: &mut Ws, window: Duration) -> Vec<u64> {
+/// The last rectangles' headers of the whole frames that arrive within `window`.
+async fn frame_ends_within(ws: &mut Ws, window: Duration) -> Vec<FrameHeader> {
     let until = tokio::time::Instant::now() + window;
-    let mut seqs = Vec::new();
+    let mut ends = Vec::new();
     while let Ok(Some(Ok(m))) = tokio::time::timeout_at(until, ws.next()).await {
         if let Message::Binary(b) = m {
             let (h, _) = FrameHeader::decode(&b).expect("header");
             if h.is_last() {
-                seqs.push(h.seq);
+                ends.push(h);
             }
         }
     }
-    seqs
+    ends
+}
+
+/// Sequence numbers of the whole frames that arrive within `window`.
+async fn frames_within(ws: &mut Ws, window: Duration) -> Vec<u64> {
+    frame_ends_within(ws, window)
+        .await
+        .iter()
+        .map(|h| h.seq)
+        .collect()
+}
+
+/// A viewer of a 320×240 test pattern that acks, as the page does: it says so at once
+/// (until then a client is paced by its socket alone), then acks its first frame.
+async fn acking_viewer(server: &TestServer) -> Ws {
+    let (mut ws, _) = ws_connect(server).await;
+    ack(&mut ws, 0).await;
+    let mut picture = Composed::new(320, 240);
+    let first = next_update(&mut ws, &mut picture).await;
+    ack(&mut ws, first[0].seq).await;
+    ws
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,13 +62,7 @@ async fn a_client_that_acks_gets_at_most_two_frames_ahead() {
     let mut config = Config::pattern(320, 240);
     config.fps = 60;
     let server = TestServer::start(config).await;
-    let (mut ws, _) = ws_connect(&server).await;
-    // A client that will ack says so at once (as the page does); until then it is paced
-    // by its socket alone.
-    ack(&mut ws, 0).await;
-    let mut picture = Composed::new(320, 240);
-    let first = next_update(&mut ws, &mut picture).await;
-    ack(&mut ws, first[0].seq).await;
+    let mut ws = acking_viewer(&server).await;
     // Acking from here on would keep frames coming; not acking holds them at two.
     let held = frames_within(&mut ws, Duration::from_millis(1200)).await;
     assert!(
@@ -136,11 +150,7 @@ async fn the_answer_to_input_goes_even_when_the_window_is_full() {
     config.fps = 60;
     config.test_accept_input = true;
     let server = TestServer::start(config).await;
-    let (mut ws, _) = ws_connect(&server).await;
-    ack(&mut ws, 0).await;
-    let mut picture = Composed::new(320, 240);
-    let first = next_update(&mut ws, &mut picture).await;
-    ack(&mut ws, first[0].seq).await;
+    let mut ws = acking_viewer(&server).await;
     // No more acks: two frames come, then the window is full.
     let held = frames_within(&mut ws, Duration::from_millis(600)).await;
     assert_eq!(held.len(), 2, "a full window: {held:?}");
@@ -148,16 +158,11 @@ async fn the_answer_to_input_goes_even_when_the_window_is_full() {
     ws.send(Message::text(r#"{"type":"move","x":0.5,"y":0.5,"seq":5}"#))
         .await
         .expect("send");
-    let until = tokio::time::Instant::now() + Duration::from_millis(800);
-    let mut answers = Vec::new();
-    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(until, ws.next()).await {
-        if let Message::Binary(b) = m {
-            let (h, _) = FrameHeader::decode(&b).expect("header");
-            if h.is_last() {
-                answers.push((h.seq, h.input_seq));
-            }
-        }
-    }
+    let answers: Vec<(u64, u64)> = frame_ends_within(&mut ws, Duration::from_millis(800))
+        .await
+        .iter()
+        .map(|h| (h.seq, h.input_seq))
+        .collect();
     assert_eq!(
         answers.len(),
         1,

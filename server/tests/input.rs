@@ -655,15 +655,8 @@ async fn no_cursor_leaves_snapshots_without_it() {
 }
 
 /// Threads of this process (the server runs in it).
-fn threads() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim().parse().ok()))
-                .flatten()
-        })
-        .unwrap_or(0)
+fn threads() -> u64 {
+    proc_status("Threads").unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,14 +105,13 @@ impl App {
                     next = s.frames.failed();
                     continue;
                 };
-                let done = s.frames.decoded(Ready {
-                    header: job.header,
-                    picture: super::Picture::Fill(rgb),
-                });
-                if let Some(stale) = done.release {
-                    stale.close();
-                }
-                next = done.next;
+                next = finish_decode(
+                    s,
+                    Ready {
+                        header: job.header,
+                        picture: super::Picture::Fill(rgb),
+                    },
+                );
                 continue;
             }
             match self.start_decode(&job) {
@@ -148,19 +147,17 @@ impl App {
             bitmap.close();
             return;
         };
-        let done = s.frames.decoded(Ready {
+        let ready = Ready {
             header,
             picture: super::Picture::Bitmap(bitmap),
-        });
-        if let Some(stale) = done.release {
-            stale.close();
+        };
+        match finish_decode(&mut s, ready) {
+            // Starts the next decode, then draws what is ready.
+            Some(job) => self.decode(&mut s, job),
+            // Drawn at once, not at the next animation frame: the browser shows the
+            // canvas at its next paint either way, and no frame waits a vsync for a draw.
+            None => self.draw_ready(&mut s),
         }
-        if let Some(job) = done.next {
-            self.decode(&mut s, job);
-        }
-        // Drawn at once, not at the next animation frame: the browser shows the canvas
-        // at its next paint either way, and this way no frame waits a vsync for a draw.
-        self.draw_ready(&mut s);
     }
 
     pub(super) fn on_decode_failed(&self, reason: JsValue) {
@@ -256,4 +253,14 @@ impl App {
             self.set_image_size(s, size.0, size.1);
         }
     }
+}
+
+/// Hands a decoded rectangle to the composer; releases what that made stale and
+/// returns the job to decode next, if one waits.
+fn finish_decode(s: &mut State, ready: Ready) -> Option<Job> {
+    let done = s.frames.decoded(ready);
+    if let Some(stale) = done.release {
+        stale.close();
+    }
+    done.next
 }

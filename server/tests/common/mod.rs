@@ -224,6 +224,15 @@ pub async fn http_get(
     (status, head, buf[split + 4..].to_vec())
 }
 
+/// A number from this process's `/proc/self/status` (`Threads`, `VmRSS` in kB, …).
+pub fn proc_status(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    value.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
 /// Polls `cond` every 20 ms until it holds or `limit` passes.
 pub async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
