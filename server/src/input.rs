@@ -6,7 +6,7 @@
 //! the controlling viewer leaves, even mid-drag.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +42,8 @@ const KEYSYM_SUPER_R: u32 = 0xffec;
 const KEYSYM_MENU: u32 = 0xff67;
 
 enum Command {
-    Event(ClientMessage),
+    /// An event, with the release generation it was sent in.
+    Event(ClientMessage, u64),
     ReleaseAll,
 }
 
@@ -60,9 +61,11 @@ pub enum SendError {
 pub struct Input {
     tx: SyncSender<Command>,
     tap: broadcast::Sender<ClientMessage>,
-    /// "Release everything", for the thread to honour before any queued event: a full
-    /// queue can never hold it back, and no thread waits to deliver it.
-    release: Arc<std::sync::atomic::AtomicBool>,
+    /// Counts "release everything" requests. Events carry the count they were sent
+    /// under; the thread releases after the events sent before a request and before the
+    /// first one sent after it (or when its queue runs dry). A full queue never holds a
+    /// release back, and no thread waits to deliver it.
+    release: Arc<AtomicU64>,
 }
 
 impl Input {
@@ -79,7 +82,7 @@ impl Input {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let (tap, _) = broadcast::channel(QUEUE);
         let thread_tap = tap.clone();
-        let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let release = Arc::new(AtomicU64::new(0));
         let thread_release = release.clone();
         std::thread::Builder::new()
             .name("deskcast-input".into())
@@ -99,17 +102,19 @@ impl Input {
 
     /// Queues a validated event; never blocks.
     pub fn send(&self, msg: ClientMessage) -> Result<(), SendError> {
-        self.tx.try_send(Command::Event(msg)).map_err(|e| match e {
-            TrySendError::Full(_) => SendError::Full,
-            TrySendError::Disconnected(_) => SendError::Closed,
-        })
+        let generation = self.release.load(Ordering::SeqCst);
+        self.tx
+            .try_send(Command::Event(msg, generation))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => SendError::Full,
+                TrySendError::Disconnected(_) => SendError::Closed,
+            })
     }
 
-    /// Releases every button and key the thread holds, before any event still queued
-    /// (those are dropped: they came before the release). Never blocks and never waits
-    /// for room in the queue: a flag the thread checks before each event.
+    /// Releases every button and key the thread holds, after the events already sent
+    /// and before any sent later. Never blocks and never waits for room in the queue.
     pub fn release_all(&self) {
-        self.release.store(true, Ordering::SeqCst);
+        self.release.fetch_add(1, Ordering::SeqCst);
         // Wakes the thread if it waits; with a full queue it is busy and sees the flag
         // before its next event.
         let _ = self.tx.try_send(Command::ReleaseAll);
@@ -459,7 +464,7 @@ impl Desktop {
 }
 
 fn input_loop(
-    (rx, release): (Receiver<Command>, &std::sync::atomic::AtomicBool),
+    (rx, release): (Receiver<Command>, &AtomicU64),
     geometry: Geometry,
     double_click: Duration,
     desktop: bool,
@@ -494,19 +499,34 @@ fn input_loop(
         None
     };
     let mut last_error = None::<std::time::Instant>;
-    while let Ok(cmd) = rx.recv() {
-        let releasing = release.swap(false, Ordering::SeqCst);
-        if releasing || matches!(cmd, Command::ReleaseAll) {
-            // What is still queued came before the release: drop it with this one.
-            while rx.try_recv().is_ok() {}
+    let mut released = 0;
+    let mut release_up_to = |upto: u64, desk: &mut Option<Desktop>| {
+        if upto > released {
+            released = upto;
             if let Some(d) = desk.as_mut() {
                 d.release_all();
             }
-            continue;
         }
+    };
+    loop {
+        let cmd = match rx.try_recv() {
+            Ok(cmd) => cmd,
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) => {
+                // Everything sent so far is applied: honour any release asked for.
+                release_up_to(release.load(Ordering::SeqCst), &mut desk);
+                match rx.recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
+                }
+            }
+        };
         match cmd {
-            Command::ReleaseAll => {}
-            Command::Event(msg) => {
+            // Queued behind the events sent before the release: now is its turn.
+            Command::ReleaseAll => release_up_to(release.load(Ordering::SeqCst), &mut desk),
+            Command::Event(msg, generation) => {
+                // Sent after a release that is not done yet: release first.
+                release_up_to(generation, &mut desk);
                 // Only tests listen; do not copy every event for nobody.
                 if tap.receiver_count() > 0 {
                     let _ = tap.send(msg.clone());
