@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::auth::Tokens;
 use crate::error::StartError;
 
 /// What to stream.
@@ -164,21 +165,6 @@ pub enum TlsSource {
     SelfSigned,
 }
 
-/// The two tokens. Who presents `control` may take control; `view` only watches.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Tokens {
-    /// Gives the `control` role.
-    pub control: String,
-    /// Gives the `view` role.
-    pub view: String,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tokens { .. }")
-    }
-}
-
 /// Where frames come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceSpec {
@@ -228,10 +214,15 @@ pub struct Config {
     pub tls: Option<TlsSource>,
     /// How long a connection may stay open before a request on it authenticates.
     pub unauthenticated_timeout: Duration,
+    /// How long a write to a client may make no progress before it is hung up on.
+    pub write_timeout: Duration,
 }
 
 /// Default of [`Config::unauthenticated_timeout`].
 pub const UNAUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default of [`Config::write_timeout`].
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Config {
     /// A configuration streaming the test pattern on an ephemeral loopback port: for tests.
@@ -254,6 +245,7 @@ impl Config {
             draw_cursor: true,
             tls: None,
             unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 
@@ -381,6 +373,7 @@ impl TryFrom<Args> for Config {
             draw_cursor: !a.no_cursor,
             tls,
             unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
         })
     }
 }

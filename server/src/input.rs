@@ -45,6 +45,8 @@ enum Command {
     /// An event, with the release generation it was sent in.
     Event(ClientMessage, u64),
     ReleaseAll,
+    /// Release everything and end the thread.
+    Stop,
 }
 
 /// Why an event was not queued.
@@ -66,6 +68,7 @@ pub struct Input {
     /// first one sent after it (or when its queue runs dry). A full queue never holds a
     /// release back, and no thread waits to deliver it.
     release: Arc<AtomicU64>,
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Input {
@@ -84,7 +87,7 @@ impl Input {
         let thread_tap = tap.clone();
         let release = Arc::new(AtomicU64::new(0));
         let thread_release = release.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("deskcast-input".into())
             .spawn(move || {
                 input_loop(
@@ -97,7 +100,12 @@ impl Input {
                     &thread_tap,
                 )
             })?;
-        Ok(Input { tx, tap, release })
+        Ok(Input {
+            tx,
+            tap,
+            release,
+            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+        })
     }
 
     /// Queues a validated event; never blocks.
@@ -118,6 +126,16 @@ impl Input {
         // Wakes the thread if it waits; with a full queue it is busy and sees the flag
         // before its next event.
         let _ = self.tx.try_send(Command::ReleaseAll);
+    }
+
+    /// Releases everything held, ends the thread and waits for it (blocking: call from a
+    /// blocking context). Events queued before are applied first.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Command::Stop);
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 
     /// Every event accepted for the desktop, as the input thread takes it (for tests).
@@ -524,6 +542,7 @@ fn input_loop(
         match cmd {
             // Queued behind the events sent before the release: now is its turn.
             Command::ReleaseAll => release_up_to(release.load(Ordering::SeqCst), &mut desk),
+            Command::Stop => break,
             Command::Event(msg, generation) => {
                 // Sent after a release that is not done yet: release first.
                 release_up_to(generation, &mut desk);

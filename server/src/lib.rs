@@ -12,11 +12,12 @@
 //! - [`input`]: ONE thread owns enigo and replays input; [`control`]: one controller at a time.
 //! - [`http`]: routes (`/`, `/ws`, `/video_feed`, `/mjpeg`, `/snapshot.jpg`, `/healthz`),
 //!   all behind [`http::guard`] (Host, Origin, token, security headers).
-//! - [`auth`]: tokens and the failure lockout; [`limits`]: viewer seats, input rate;
-//!   [`tls`]: optional rustls.
+//! - [`auth`]: tokens, sessions, what a wrong token costs; [`limits`]: viewer seats,
+//!   input rate; [`tls`]: optional rustls; [`http::conn`]: the accept loop and its bounds.
 //!
 //! [`run`] is the whole server; `main.rs` only parses arguments and calls it.
 
+mod announce;
 pub mod auth;
 pub mod capture;
 pub mod config;
@@ -41,7 +42,9 @@ use tokio::sync::watch;
 pub use config::{Args, Config};
 pub use error::StartError;
 
-use crate::http::conn::{Conn, Gated};
+use tokio_util::task::TaskTracker;
+
+use crate::http::conn::Conn;
 use crate::input::Input;
 use crate::pipeline::{Pipeline, Stats};
 
@@ -98,47 +101,50 @@ impl App {
         self.pipeline.stats()
     }
 
-    /// Serves plain HTTP until `shutdown` resolves, then closes every stream and returns.
+    /// Serves on `listener` (HTTPS with `tls`) until `shutdown` resolves; then closes
+    /// every stream, waits for the sessions to end, and releases whatever input holds
+    /// before it returns.
     pub async fn serve(
         self,
         listener: TcpListener,
+        tls: Option<tls::Tls>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let local = listener.local_addr()?;
-        let listener =
-            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                http::conn::tune(tcp)
-            });
-        let listener = Gated::new(listener, self.config.unauthenticated_timeout);
-        let (router, stop_tx) = self.router(local, false);
-        axum::serve(
-            listener,
+        let limits = http::conn::Limits::new(http::conn::raise_fd_limit(), &self.config);
+        let accepting =
+            http::conn::Accepting::start(listener, tls.as_ref().map(tls::Tls::acceptor), limits)?;
+        let input = self.input.clone();
+        let sessions = TaskTracker::new();
+        let (router, stop_tx) = self.router(local, tls.is_some(), sessions.clone());
+        let served = axum::serve(
+            accepting,
             router.into_make_service_with_connect_info::<Conn>(),
         )
         .with_graceful_shutdown(stop_on(shutdown, stop_tx))
-        .await
+        .await;
+        // WebSocket sessions run outside axum's connections once upgraded: wait for
+        // them (each sends its Close and lets go of the control seat).
+        sessions.close();
+        if tokio::time::timeout(SESSIONS_END_WITHIN, sessions.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions did not end in time");
+        }
+        if let Some(input) = input {
+            // Releases what a controller still holds, and waits until the desktop saw it.
+            let _ = tokio::task::spawn_blocking(move || input.stop()).await;
+        }
+        served
     }
 
-    /// Serves HTTPS with `tls` until `shutdown` resolves, like [`App::serve`].
-    pub async fn serve_tls(
+    fn router(
         self,
-        listener: TcpListener,
-        tls: tls::Tls,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let local = listener.local_addr()?;
-        let timeout = self.config.unauthenticated_timeout;
-        let (router, stop_tx) = self.router(local, true);
-        let listener = Gated::new(tls::TlsListener::new(listener, tls.config)?, timeout);
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<Conn>(),
-        )
-        .with_graceful_shutdown(stop_on(shutdown, stop_tx))
-        .await
-    }
-
-    fn router(self, local: SocketAddr, tls: bool) -> (axum::Router, watch::Sender<bool>) {
+        local: SocketAddr,
+        tls: bool,
+        sessions: TaskTracker,
+    ) -> (axum::Router, watch::Sender<bool>) {
         let (stop_tx, stopping) = watch::channel(false);
         let state = http::AppState {
             pipeline: self.pipeline,
@@ -146,6 +152,7 @@ impl App {
             cursor: self.cursor,
             seat: Arc::new(control::Seat::default()),
             stopping,
+            sessions,
             viewers: limits::Viewers::new(self.config.max_clients),
             max_input_rate: self.config.max_input_rate,
             quality: self.config.quality,
@@ -155,6 +162,9 @@ impl App {
     }
 }
 
+/// How long sessions get to end at shutdown.
+const SESSIONS_END_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Waits for `shutdown`, then tells the long-lived streams to end.
 async fn stop_on(shutdown: impl Future<Output = ()>, stop_tx: watch::Sender<bool>) {
     shutdown.await;
@@ -162,19 +172,28 @@ async fn stop_on(shutdown: impl Future<Output = ()>, stop_tx: watch::Sender<bool
     let _ = stop_tx.send(true);
 }
 
-/// Runs the server on `listener` until `shutdown` resolves.
+/// The whole server: loads TLS, opens the source, listens on `--bind`/`--port`,
+/// prints the URLs, and serves until `shutdown` resolves.
 pub async fn run(
-    listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|source| tls::load(source, config.bind, &config.allow_hosts))
+        .transpose()?;
     let app = App::new(&config)?;
-    match &config.tls {
-        Some(source) => {
-            let tls = tls::load(source, config.bind, &config.allow_hosts)?;
-            app.serve_tls(listener, tls, shutdown).await?;
-        }
-        None => app.serve(listener, shutdown).await?,
-    }
+    let listener = TcpListener::bind((config.bind, config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.bind, config.port))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    announce::announce(&config, addr, tls.as_ref());
+    app.serve(listener, tls, shutdown)
+        .await
+        .context("server failed")?;
     Ok(())
 }

@@ -3,14 +3,22 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use deskcast_shared::Role;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Seats for viewers (WebSocket sessions and MJPEG streams). A seat is held as long as
-/// its [`ViewerSlot`] lives.
+/// Seats: `--max-clients` for viewers (view-token WebSocket sessions and every MJPEG
+/// stream), and apart from them [`CONTROL_SEATS`] for control-token sessions, so
+/// viewers can never take the seat the owner needs to get in. A seat is held as long
+/// as its [`ViewerSlot`] lives.
 #[derive(Clone)]
 pub struct Viewers {
-    seats: Arc<Semaphore>,
+    view: Arc<Semaphore>,
+    control: Arc<Semaphore>,
 }
+
+/// Control-token WebSocket sessions at once (one controls; the others are the owner's
+/// other tabs and devices, waiting for control).
+pub const CONTROL_SEATS: usize = 8;
 
 /// One taken viewer seat; dropping it frees the seat.
 pub struct ViewerSlot {
@@ -18,17 +26,23 @@ pub struct ViewerSlot {
 }
 
 impl Viewers {
-    /// Room for `max` viewers.
+    /// Room for `max` viewers, and [`CONTROL_SEATS`] control sessions.
     pub fn new(max: usize) -> Self {
         Viewers {
-            seats: Arc::new(Semaphore::new(max)),
+            view: Arc::new(Semaphore::new(max)),
+            control: Arc::new(Semaphore::new(CONTROL_SEATS)),
         }
     }
 
-    /// Takes a seat, or `None` if all are taken.
-    pub fn try_take(&self) -> Option<ViewerSlot> {
-        self.seats
-            .clone()
+    /// Takes a seat of the pool for `role` (a control-token WebSocket session asks
+    /// for [`Role::Control`]; MJPEG readers always take a viewer seat), or `None` if
+    /// all are taken.
+    pub fn try_take(&self, role: Role) -> Option<ViewerSlot> {
+        let pool = match role {
+            Role::Control => &self.control,
+            Role::View => &self.view,
+        };
+        pool.clone()
             .try_acquire_owned()
             .ok()
             .map(|p| ViewerSlot { _permit: p })
@@ -193,12 +207,20 @@ mod tests {
     }
 
     #[test]
-    fn viewer_seats_run_out_and_come_back() {
+    fn viewer_seats_run_out_and_come_back_and_never_take_the_controls() {
         let v = Viewers::new(2);
-        let a = v.try_take().expect("first");
-        let _b = v.try_take().expect("second");
-        assert!(v.try_take().is_none());
+        let a = v.try_take(Role::View).expect("first");
+        let _b = v.try_take(Role::View).expect("second");
+        assert!(v.try_take(Role::View).is_none());
+        let _c = v
+            .try_take(Role::Control)
+            .expect("the controller still gets in");
         drop(a);
-        assert!(v.try_take().is_some());
+        assert!(v.try_take(Role::View).is_some());
+        let controls: Vec<_> = (1..CONTROL_SEATS)
+            .map(|_| v.try_take(Role::Control).expect("a control seat"))
+            .collect();
+        assert!(v.try_take(Role::Control).is_none(), "bounded too");
+        drop(controls);
     }
 }

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ fn role_of(hello: &ServerMessage) -> Role {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_or_a_wrong_one_is_401_everywhere_but_healthz() {
     let server = TestServer::start(secured()).await;
-    let wrong_cookie = format!("deskcast_token_{}=nope", server.addr.port());
+    let wrong_cookie = format!("deskcast_session_{}=nope", server.addr.port());
     for path in [
         "/",
         "/ws",
@@ -105,9 +104,11 @@ async fn the_right_token_works_by_query_header_and_cookie() {
         "the page does not repeat the token"
     );
     let cookie = set.split(';').next().expect("name=value").to_string();
-    assert_eq!(
-        cookie,
-        format!("deskcast_token_{}={CONTROL}", server.addr.port())
+    let (name, value) = cookie.split_once('=').expect("name=value");
+    assert_eq!(name, format!("deskcast_session_{}", server.addr.port()));
+    assert!(
+        value.len() == 32 && value != CONTROL && !value.contains(CONTROL),
+        "the cookie carries a session id, never the token: {cookie}"
     );
     // Cookie: the page, the stream and the WebSocket.
     let (head, body) = get(server.addr, "/", &[("Cookie", &cookie)]).await;
@@ -224,54 +225,35 @@ async fn a_foreign_host_is_403() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sixth_bad_attempt_is_429_even_with_the_right_token() {
-    let server = TestServer::start(secured()).await;
-    let good = format!("/snapshot.jpg?token={CONTROL}");
-    assert_eq!(status(server.addr, &good, &[]).await, 200);
-    // No token at all is not an attempt: it does not count.
-    for _ in 0..10 {
-        assert_eq!(status(server.addr, "/", &[]).await, 401);
-    }
-    for i in 0..5 {
-        let bad = format!("/snapshot.jpg?token=guess{i}");
-        assert_eq!(
-            status(server.addr, &bad, &[]).await,
-            401,
-            "attempt {}",
-            i + 1
-        );
-    }
-    let (head, _) = get(server.addr, &good, &[]).await;
-    assert_eq!(head.status, 429, "6th attempt, right token");
-    assert!(head.header("retry-after").is_some(), "{}", head.head);
-    assert_eq!(
-        ws_open(&server, &format!("?token={CONTROL}"), &[])
-            .await
-            .err(),
-        Some(429)
-    );
-    assert_eq!(status(server.addr, "/healthz", &[]).await, 200);
-    // Only that address: another loopback address is still let in.
-    let other: IpAddr = [127, 0, 0, 2].into();
-    assert_eq!(get_from(other, server.addr, &good).await.status, 200);
-    server.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_1_mib_message_closes_with_1009_while_others_keep_streaming() {
+async fn an_oversized_message_closes_with_1009_while_others_keep_streaming() {
     let server = TestServer::start(secured()).await;
     let (mut big, _) = ws_control(&server).await;
     let (mut other, _) = ws_control(&server).await;
     next_frame(&mut other).await;
-    big.send(Message::text("x".repeat(1024 * 1024)))
+    // Over the 4 KiB message limit: a clean close with 1009.
+    big.send(Message::text("x".repeat(6 * 1024)))
         .await
-        .expect("send 1 MiB");
+        .expect("send 6 KiB");
     let close = loop {
         if let Message::Close(frame) = next_message(&mut big).await {
             break frame.expect("a close frame with a code");
         }
     };
     assert_eq!(close.code, CloseCode::Size, "1009");
+    // Far over it (1 MiB): refused as it arrives, never buffered whole. The server
+    // closes while the client still sends, so the client may see a reset instead.
+    let (mut huge, _) = ws_control(&server).await;
+    let _ = huge.send(Message::text("x".repeat(1024 * 1024))).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match huge.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "a 1 MiB message ends its socket");
     for _ in 0..5 {
         next_frame(&mut other).await;
     }
@@ -314,16 +296,15 @@ async fn too_many_viewers_get_503() {
     let mut config = secured();
     config.max_clients = 2;
     let server = TestServer::start(config).await;
-    let (a, _) = ws_control(&server).await;
-    let (_b, _) = ws_control(&server).await;
-    assert_eq!(
-        ws_open(&server, &format!("?token={CONTROL}"), &[])
-            .await
-            .err(),
-        Some(503)
-    );
-    let feed = format!("/video_feed?token={CONTROL}");
+    let view = format!("?token={VIEW}");
+    let (a, _) = ws_open(&server, &view, &[]).await.expect("first viewer");
+    let (_b, _) = ws_open(&server, &view, &[]).await.expect("second viewer");
+    assert_eq!(ws_open(&server, &view, &[]).await.err(), Some(503));
+    let feed = format!("/video_feed?token={VIEW}");
     assert_eq!(status(server.addr, &feed, &[]).await, 503);
+    // The controller is not a viewer: always let in.
+    let (_c, hello) = ws_control(&server).await;
+    assert_eq!(role_of(&hello), Role::Control);
     // A snapshot is not a viewer.
     let snap = format!("/snapshot.jpg?token={CONTROL}");
     assert_eq!(status(server.addr, &snap, &[]).await, 200);
@@ -614,7 +595,7 @@ async fn tls_self_signed_serves_https_with_a_secure_cookie() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.serve_tls(listener, cert, async move {
+    let task = tokio::spawn(app.serve(listener, Some(cert), async move {
         let _ = stopped.await;
     }));
 
@@ -722,43 +703,5 @@ async fn unauthenticated_connections_are_closed_soon_authenticated_ones_stay() {
     for _ in 0..3 {
         next_frame(&mut ws).await;
     }
-    server.shutdown().await;
-}
-
-/// Resident memory of this process (the server runs in it), bytes.
-fn rss() -> u64 {
-    proc_status("VmRSS").map_or(0, |kb| kb * 1024)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ping_flood_from_a_client_that_never_reads_costs_no_memory() {
-    let server = TestServer::start(secured()).await;
-    let (mut ws, _) = ws_control(&server).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let before = rss();
-    // 50 MB of pings, never reading a pong (or a frame).
-    let payload = vec![7u8; 125];
-    let mut sent = 0u64;
-    for _ in 0..400_000 {
-        let ping = Message::Ping(payload.clone().into());
-        match tokio::time::timeout(Duration::from_secs(2), ws.send(ping)).await {
-            Ok(Ok(())) => sent += 1,
-            // The server closed the socket, or stopped reading it: either bounds it.
-            _ => break,
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let grown = rss().saturating_sub(before);
-    // Bounded by the 8 MiB write limit per connection (without it: 50 MB, 1:1). The
-    // other tests of this binary run alongside and share the process: leave them room.
-    assert!(
-        grown < 20 * 1024 * 1024,
-        "{sent} pings grew the server by {} KB",
-        grown / 1024
-    );
-    // Others are unharmed.
-    let (_other, hello) = ws_control(&server).await;
-    assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
-    eprintln!("{sent} pings, the server grew {} KB", grown / 1024);
     server.shutdown().await;
 }

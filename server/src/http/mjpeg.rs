@@ -18,6 +18,8 @@ use axum::response::{Html, IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 
+use deskcast_shared::Role;
+
 use super::AppState;
 
 /// How long a still screen goes before the last frame is sent again.
@@ -71,7 +73,7 @@ fn part(jpeg: &Bytes, first: bool) -> Bytes {
 
 /// `GET /video_feed`: one JPEG per part, newest frame only. Takes a viewer seat.
 pub async fn video_feed(State(app): State<AppState>) -> Response {
-    let Some(seat) = app.viewers.try_take() else {
+    let Some(seat) = app.viewers.try_take(Role::View) else {
         return super::too_many_viewers();
     };
     let viewer = app.pipeline.subscribe_whole();

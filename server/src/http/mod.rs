@@ -35,6 +35,8 @@ pub struct AppState {
     pub seat: Arc<Seat>,
     /// Flips to true when the server shuts down; long-lived streams end on it.
     pub stopping: watch::Receiver<bool>,
+    /// Every WebSocket session; shutdown waits for them.
+    pub sessions: tokio_util::task::TaskTracker,
     /// Seats for viewers (`--max-clients`).
     pub viewers: Viewers,
     /// Most input events per second per client (`--max-input-rate`).

@@ -35,6 +35,15 @@ use crate::limits::{Held, InputBudget, Verdict, ViewerSlot};
 /// WebSocket close code for "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
 
+/// WebSocket close code for "policy violation".
+const CLOSE_POLICY: u16 = 1008;
+
+/// Pings a client may send a second (in bursts of as many); more close the socket.
+const PINGS_PER_SECOND: u32 = 10;
+
+/// WebSocket close code for "going away": the server shuts down.
+const CLOSE_GOING_AWAY: u16 = 1001;
+
 /// How often flow control looks at a stalled viewer and sends `stats`.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -44,10 +53,10 @@ const PING_EVERY: Duration = Duration::from_secs(10);
 /// A client silent this long (no pong, no message) is taken for gone.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Largest message tungstenite reads whole. Anything over [`MAX_MESSAGE_BYTES`] closes
-/// the socket with 1009: read whole up to here, so the client gets the close frame
-/// cleanly; cut off by tungstenite beyond, and closed with 1009 all the same.
-const READ_LIMIT: usize = MAX_MESSAGE_BYTES * 512;
+/// Largest message tungstenite reads whole: a little over [`MAX_MESSAGE_BYTES`], so an
+/// oversized message is refused as it arrives, not buffered first. Anything over
+/// [`MAX_MESSAGE_BYTES`] closes the socket with 1009.
+const READ_LIMIT: usize = MAX_MESSAGE_BYTES * 2;
 
 /// Most bytes waiting to be written to one client (frames, and the pongs tungstenite
 /// answers pings with): a client that pings but never reads cannot make the server
@@ -66,7 +75,7 @@ pub async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(Access(role)): Extension<Access>,
 ) -> Response {
-    let Some(seat) = app.viewers.try_take() else {
+    let Some(seat) = app.viewers.try_take(role) else {
         tracing::warn!(%peer, "refused: too many viewers");
         return super::too_many_viewers();
     };
@@ -188,6 +197,8 @@ fn is_release(msg: &ClientMessage) -> bool {
 }
 
 async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: ViewerSlot) {
+    // Shutdown waits for this session to end (and its held input to be released).
+    let _tracked = app.sessions.token();
     let id = app.seat.new_id();
     // Watch the seat before trying it, so a release in between is never missed.
     let mut seat = app.seat.watch();
@@ -215,6 +226,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     }
 
     let (control_tx, mut control_rx) = mpsc::channel::<Message>(16);
+    let control_tx_stop = control_tx.clone();
     // Acks are cumulative: when this fills up, dropping one loses nothing.
     let (ack_tx, mut ack_rx) = mpsc::channel::<u64>(64);
     let (send_seat, send_controlling) = (app.seat.clone(), controlling.clone());
@@ -351,6 +363,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     let (recv_app, recv_controlling) = (app.clone(), controlling.clone());
     let mut budget = InputBudget::new(app.max_input_rate, Instant::now());
     let mut held = Held::default();
+    let mut pings = InputBudget::new(PINGS_PER_SECOND, Instant::now());
     let mut recv_task = tokio::spawn(async move {
         // The client's own pings do not count as signs of life: only its pongs and
         // its messages do (a client that only pings and never reads is not alive).
@@ -367,7 +380,18 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     break;
                 }
             };
-            if !matches!(next, Ok(Message::Ping(_))) {
+            if matches!(next, Ok(Message::Ping(_))) {
+                // Each ping makes tungstenite queue a pong: a client that pings and never
+                // reads makes the server hold them. Browsers never ping; tools rarely.
+                if pings.take(Instant::now()) != Verdict::Accept {
+                    tracing::warn!("ping flood; closing");
+                    let _ = control_tx.try_send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_POLICY,
+                        reason: "too many pings".into(),
+                    })));
+                    break;
+                }
+            } else {
                 alive_until = tokio::time::Instant::now() + READ_TIMEOUT;
             }
             let msg = match next {
@@ -451,8 +475,14 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
             send_task.abort();
         }
         _ = app.stopped() => {
-            send_task.abort();
             recv_task.abort();
+            // The client hears why: 1001, going away.
+            let _ = control_tx_stop.try_send(Message::Close(Some(CloseFrame {
+                code: CLOSE_GOING_AWAY,
+                reason: "server shutting down".into(),
+            })));
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut send_task).await;
+            send_task.abort();
         }
     }
     // Wait until both tasks are really gone, so neither can take the seat after the

@@ -67,7 +67,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.serve(listener, async move {
+        let task = tokio::spawn(app.serve(listener, None, async move {
             let _ = stopped.await;
         }));
         TestServer {
