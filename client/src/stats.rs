@@ -115,6 +115,8 @@ pub enum ConnState {
         /// Delay before the next attempt.
         in_ms: u32,
     },
+    /// The user signed out: no more attempts.
+    SignedOut,
 }
 
 /// Everything the overlay line is made of.
@@ -138,6 +140,9 @@ pub struct Status {
     pub photon_ms: Option<f64>,
     /// The latest server error, while it is fresh.
     pub error: Option<String>,
+    /// Why the source delivers no frames (the server's `source` message), while it is
+    /// down.
+    pub source_down: Option<String>,
 }
 
 impl Status {
@@ -157,7 +162,13 @@ impl Status {
                     f64::from(in_ms) / 1000.0
                 )
             }
+            ConnState::SignedOut => {
+                "signed out; open the link deskcast printed to sign in again".to_string()
+            }
         };
+        if let Some(why) = &self.source_down {
+            let _ = write!(s, " · NO SIGNAL: {why}");
+        }
         if self.state == ConnState::Connected {
             match self.role {
                 Some(Role::Control) if self.input => s.push_str(" · control"),
@@ -226,6 +237,7 @@ mod tests {
             rtt_ms: Some(21.4),
             photon_ms: Some(38.6),
             error: None,
+            source_down: None,
         }
     }
 
@@ -249,6 +261,21 @@ mod tests {
             ..status()
         };
         assert_eq!(s.line(), "disconnected; retrying in 2.0 s");
+        let s = Status {
+            source_down: Some("the X display :5 is gone".into()),
+            ..status()
+        };
+        assert!(
+            s.line()
+                .starts_with("connected · NO SIGNAL: the X display :5 is gone · control"),
+            "{}",
+            s.line()
+        );
+        let s = Status {
+            state: ConnState::SignedOut,
+            ..status()
+        };
+        assert!(s.line().starts_with("signed out;"), "{}", s.line());
     }
 
     #[test]

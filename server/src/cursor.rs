@@ -178,35 +178,33 @@ pub struct Watcher {
 
 impl Watcher {
     /// Starts following the cursor of `$DISPLAY`; `None` (logged) when there is no X
-    /// server or it lacks XFixes 2.
+    /// server or it lacks XFixes 2. When the X server goes away, the watcher connects
+    /// again every second until it is back.
     pub fn start() -> Option<Watcher> {
-        let (conn, screen) = match x11rb::connect(None) {
+        let (conn, root) = match open() {
             Ok(c) => c,
-            Err(e) => {
-                tracing::info!(cause = %e, "no remote cursor: cannot connect to the X server");
+            Err(why) => {
+                tracing::info!("no remote cursor: {why}");
                 return None;
             }
         };
-        let root = conn.setup().roots.get(screen)?.root;
-        let supported = conn
-            .xfixes_query_version(4, 0)
-            .ok()
-            .and_then(|c| c.reply().ok())
-            .is_some_and(|v| v.major_version >= 2);
-        if !supported {
-            tracing::info!("no remote cursor: the X server lacks XFixes 2");
-            return None;
-        }
-        let selected = conn
-            .xfixes_select_cursor_input(root, CursorNotifyMask::DISPLAY_CURSOR)
-            .ok()
-            .and_then(|c| c.check().ok());
-        selected?;
         let (tx, _) = watch::channel(State::default());
         let thread_tx = tx.clone();
         std::thread::Builder::new()
             .name("deskcast-cursor".into())
-            .spawn(move || follow(&conn, root, &thread_tx))
+            .spawn(move || {
+                let (mut conn, mut root) = (conn, root);
+                loop {
+                    follow(&conn, root, &thread_tx);
+                    (conn, root) = loop {
+                        std::thread::sleep(RECONNECT_EVERY);
+                        if let Ok(c) = open() {
+                            tracing::info!("remote cursor: X connection back");
+                            break c;
+                        }
+                    };
+                }
+            })
             .ok()?;
         Some(Watcher { tx })
     }
@@ -220,6 +218,34 @@ impl Watcher {
     pub fn subscribe(&self) -> watch::Receiver<State> {
         self.tx.subscribe()
     }
+}
+
+/// How often the watcher tries to reach a lost X server again.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
+/// Connects to `$DISPLAY` and asks for cursor changes: the connection and its root.
+fn open() -> Result<(RustConnection, u32), String> {
+    let (conn, screen) =
+        x11rb::connect(None).map_err(|e| format!("cannot connect to the X server; {e}"))?;
+    let root = conn
+        .setup()
+        .roots
+        .get(screen)
+        .ok_or("the X server has no such screen")?
+        .root;
+    let supported = conn
+        .xfixes_query_version(4, 0)
+        .ok()
+        .and_then(|c| c.reply().ok())
+        .is_some_and(|v| v.major_version >= 2);
+    if !supported {
+        return Err("the X server lacks XFixes 2".into());
+    }
+    conn.xfixes_select_cursor_input(root, CursorNotifyMask::DISPLAY_CURSOR)
+        .ok()
+        .and_then(|c| c.check().ok())
+        .ok_or("the X server refused cursor events")?;
+    Ok((conn, root))
 }
 
 fn shape(conn: &RustConnection) -> Option<Shape> {

@@ -6,17 +6,17 @@
 //! the controlling viewer leaves, even mid-drag.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deskcast_shared::{Button, ClientMessage, DragPhase};
 use enigo::{Axis, Coordinate, Direction, Enigo, InputResult, Key, Keyboard, Mouse, Settings};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::capture::Geometry;
-use crate::pipeline::{Kicker, Stats};
+use crate::pipeline::{Kicker, SourceState, Stats};
 
 /// How many events may wait for the input thread before new ones are refused.
 const QUEUE: usize = 256;
@@ -69,6 +69,10 @@ pub struct Input {
     /// release back, and no thread waits to deliver it.
     release: Arc<AtomicU64>,
     thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Whether the desktop could be opened for input (enigo and XTEST).
+    opened: Arc<AtomicBool>,
+    /// Whether the source (its X server) is there at all.
+    source: watch::Receiver<SourceState>,
 }
 
 impl Input {
@@ -81,31 +85,53 @@ impl Input {
         desktop: bool,
         applied: Arc<Stats>,
         kicker: Kicker,
+        source: watch::Receiver<SourceState>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let (tap, _) = broadcast::channel(QUEUE);
         let thread_tap = tap.clone();
         let release = Arc::new(AtomicU64::new(0));
         let thread_release = release.clone();
+        let opened = Arc::new(AtomicBool::new(!desktop));
+        let (thread_opened, thread_source) = (opened.clone(), source.clone());
+        let (ready_tx, ready) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("deskcast-input".into())
             .spawn(move || {
-                input_loop(
-                    (rx, &thread_release),
+                let desk = Opener {
+                    desktop,
                     geometry,
                     double_click,
-                    desktop,
+                    opened: thread_opened,
+                    source: thread_source,
+                    last_try: None,
+                    told: false,
+                };
+                input_loop(
+                    (rx, &thread_release),
+                    desk,
+                    ready_tx,
                     &applied,
                     &kicker,
                     &thread_tap,
                 )
             })?;
+        // `hello` says whether input works: know it before the first viewer comes.
+        let _ = ready.recv_timeout(Duration::from_secs(5));
         Ok(Input {
             tx,
             tap,
             release,
             thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+            opened,
+            source,
         })
+    }
+
+    /// Whether input reaches the desktop now: it could be opened, and the X server is
+    /// there.
+    pub fn available(&self) -> bool {
+        self.opened.load(Ordering::SeqCst) && self.source.borrow().is_up()
     }
 
     /// Queues a validated event; never blocks.
@@ -481,16 +507,21 @@ impl Desktop {
     }
 }
 
-fn input_loop(
-    (rx, release): (Receiver<Command>, &AtomicU64),
+/// Opens the desktop for input, and opens it again after its X server came back.
+struct Opener {
+    desktop: bool,
     geometry: Geometry,
     double_click: Duration,
-    desktop: bool,
-    applied: &Stats,
-    kicker: &Kicker,
-    tap: &broadcast::Sender<ClientMessage>,
-) {
-    let mut desk = if desktop {
+    opened: Arc<AtomicBool>,
+    source: watch::Receiver<SourceState>,
+    last_try: Option<Instant>,
+    /// Whether a failure to open was logged.
+    told: bool,
+}
+
+impl Opener {
+    fn open(&mut self) -> Option<Desktop> {
+        self.last_try = Some(Instant::now());
         // enigo delays every X11 button event by `linux_delay` ms (12 by default) in
         // XTEST itself: 12 ms on every click. Key events keep enigo's own keymap delay,
         // which a remapped keycode needs.
@@ -499,23 +530,64 @@ fn input_loop(
             ..Settings::default()
         };
         match Enigo::new(&settings) {
-            Ok(enigo) => Some(Desktop {
-                enigo,
-                geometry,
-                buttons: HashSet::new(),
-                keys: HashMap::new(),
-                drag: None,
-                last_press: None,
-                double_click,
-            }),
+            Ok(enigo) => {
+                self.opened.store(true, Ordering::SeqCst);
+                Some(Desktop {
+                    enigo,
+                    geometry: self.geometry,
+                    buttons: HashSet::new(),
+                    keys: HashMap::new(),
+                    drag: None,
+                    last_press: None,
+                    double_click: self.double_click,
+                })
+            }
             Err(e) => {
-                tracing::error!(cause = %e, "cannot open the desktop for input; input is off");
+                if self.opened.swap(false, Ordering::SeqCst)
+                    || !std::mem::replace(&mut self.told, true)
+                {
+                    tracing::error!(cause = %e, "cannot open the desktop for input; input is off");
+                }
                 None
             }
         }
-    } else {
-        None
-    };
+    }
+
+    /// The desktop to apply the next event to: `desk` while its X server stayed up,
+    /// else opened anew (at most once a second); `None` while the X server is gone.
+    fn current(&mut self, desk: &mut Option<Desktop>) {
+        if !self.desktop {
+            return;
+        }
+        if self.source.has_changed().unwrap_or(false) {
+            // The X server went or came back: the old connection is dead either way.
+            self.source.borrow_and_update();
+            *desk = None;
+        }
+        if !self.source.borrow().is_up() {
+            *desk = None;
+            return;
+        }
+        let due = self
+            .last_try
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if desk.is_none() && due {
+            *desk = self.open();
+        }
+    }
+}
+
+fn input_loop(
+    (rx, release): (Receiver<Command>, &AtomicU64),
+    mut opener: Opener,
+    ready: mpsc::Sender<()>,
+    applied: &Stats,
+    kicker: &Kicker,
+    tap: &broadcast::Sender<ClientMessage>,
+) {
+    let mut desk = None;
+    opener.current(&mut desk);
+    let _ = ready.send(());
     let mut last_error = None::<std::time::Instant>;
     let mut released = 0;
     let mut release_up_to = |upto: u64, desk: &mut Option<Desktop>| {
@@ -546,6 +618,7 @@ fn input_loop(
             Command::Event(msg, generation) => {
                 // Sent after a release that is not done yet: release first.
                 release_up_to(generation, &mut desk);
+                opener.current(&mut desk);
                 // Only tests listen; do not copy every event for nobody.
                 if tap.receiver_count() > 0 {
                     let _ = tap.send(msg.clone());

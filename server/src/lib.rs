@@ -66,7 +66,13 @@ impl App {
             None
         };
         let drawn = cursor.clone().filter(|_| config.draw_cursor);
-        let pipeline = Pipeline::start(source, config.fps, config.quality, drawn)?;
+        // A desktop can be lost (its X server dies) and come back: re-open it then.
+        let spec = config.source;
+        let reopen = source
+            .is_desktop()
+            .then(|| Box::new(move || capture::open(spec)) as pipeline::Reopen);
+        let pipeline =
+            Pipeline::start_reopening(source, reopen, config.fps, config.quality, drawn)?;
         let desktop = pipeline.is_desktop();
         let input = if desktop || config.test_accept_input {
             let (geometry, applied) = (pipeline.geometry(), pipeline.stats());
@@ -76,6 +82,7 @@ impl App {
                 desktop,
                 applied,
                 pipeline.kicker(),
+                pipeline.source_state(),
             )?)
         } else {
             None

@@ -451,3 +451,144 @@ async fn sigterm_while_shift_is_held_releases_it_before_the_process_exits() {
     let ev = window.wait_for(Duration::from_secs(2), |e| e.iter().any(shift(false)));
     assert!(ev.iter().any(shift(false)), "Shift released: {ev:?}");
 }
+
+/// The next text message on `ws` that `want` accepts, within `limit`, skipping frames
+/// and anything else.
+async fn text_within(
+    ws: &mut Ws,
+    limit: Duration,
+    want: impl Fn(&ServerMessage) -> bool,
+) -> Option<ServerMessage> {
+    tokio::time::timeout(limit, async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                if let Ok(msg) = ServerMessage::parse(t.as_str()) {
+                    if want(&msg) {
+                        return Some(msg);
+                    }
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The colour of the snapshot's pixel at (10, 10).
+async fn snapshot_pixel(addr: SocketAddr) -> Option<[u8; 3]> {
+    let (status, _, body) = http_get(addr, "/snapshot.jpg", &[]).await;
+    if status != 200 {
+        return None;
+    }
+    let (w, _, rgb) = decode_rgb(&body);
+    let i = (10 * w + 10) * 3;
+    Some([rgb[i], rgb[i + 1], rgb[i + 2]])
+}
+
+fn close_to(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 24)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_x_server_is_told_and_survived_and_streaming_resumes_when_it_returns() {
+    if !have("Xvfb") {
+        return;
+    }
+    const BLUE: [u8; 3] = [0x33, 0x66, 0xcc];
+    let mut x = Xvfb::start(640, 480);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, 0x3366cc, false);
+    let server = TestServer::start(screen_config()).await;
+    let (mut ws, hello) = ws_connect(&server).await;
+    assert!(
+        matches!(hello, ServerMessage::Hello { input: true, .. }),
+        "{hello:?}"
+    );
+    next_frame(&mut ws).await;
+    let (status, _, body) = http_get(server.addr, "/healthz", &[]).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("input: ok"));
+    assert_eq!(
+        snapshot_pixel(server.addr).await.map(|p| close_to(p, BLUE)),
+        Some(true)
+    );
+
+    // The X server goes away.
+    drop(window);
+    x.stop();
+    let down = text_within(&mut ws, Duration::from_secs(3), |m| {
+        matches!(m, ServerMessage::Source { up: false, .. })
+    })
+    .await;
+    assert!(down.is_some(), "viewers are told the source is down");
+    let (status, _, body) = http_get(server.addr, "/healthz", &[]).await;
+    let body = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("source down: the X display"), "{body}");
+    assert!(body.contains("input: unavailable"), "{body}");
+    // The picture is a placeholder, not the last frame.
+    let placeholder = snapshot_pixel(server.addr).await.expect("a snapshot");
+    assert!(!close_to(placeholder, BLUE), "{placeholder:?}");
+    // Input says it is unavailable.
+    ws.send(Message::text(
+        r#"{"type":"click","x":0.5,"y":0.5,"button":"left"}"#,
+    ))
+    .await
+    .expect("send");
+    let refused = text_within(&mut ws, Duration::from_secs(3), |m| {
+        matches!(m, ServerMessage::Error { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Some(ServerMessage::Error {
+                code: deskcast_shared::ErrorCode::InputUnavailable,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+
+    // It comes back on the same display: frames again within 3 s, input too.
+    x.restart();
+    let window = TestWindow::open(&x.display, 0x3366cc, false);
+    let t0 = Instant::now();
+    let up = text_within(&mut ws, Duration::from_secs(3), |m| {
+        matches!(m, ServerMessage::Source { up: true, .. })
+    })
+    .await;
+    assert!(up.is_some(), "viewers are told the source is back");
+    let mut blue = false;
+    while t0.elapsed() < Duration::from_secs(3) {
+        if snapshot_pixel(server.addr)
+            .await
+            .is_some_and(|p| close_to(p, BLUE))
+        {
+            blue = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(blue, "the desktop streams again within 3 s");
+    eprintln!(
+        "streaming again {:?} after the X server returned",
+        t0.elapsed()
+    );
+    assert_eq!(http_get(server.addr, "/healthz", &[]).await.0, 200);
+    ws.send(Message::text(
+        r#"{"type":"click","x":0.5,"y":0.5,"button":"left"}"#,
+    ))
+    .await
+    .expect("send");
+    let ev = window.wait_for(Duration::from_secs(5), |e| {
+        e.iter().any(|e| matches!(e, XEvent::Press { .. }))
+    });
+    assert!(
+        ev.iter().any(|e| matches!(e, XEvent::Press { .. })),
+        "a click reaches the new X server: {ev:?}"
+    );
+    server.shutdown().await;
+}

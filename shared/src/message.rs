@@ -188,6 +188,9 @@ pub enum ErrorCode {
     NoDesktop,
     /// Too many input events per second; the excess was dropped.
     RateLimited,
+    /// The desktop cannot take input now (its X server is gone, or input could not
+    /// be opened); the event was dropped.
+    InputUnavailable,
     /// The server could not apply the event.
     Internal,
 }
@@ -215,6 +218,15 @@ pub enum ServerMessage {
     Role {
         /// The new role.
         role: Role,
+    },
+    /// The source stopped delivering (`up: false`: its X server is gone, its camera
+    /// unplugged; the frames are a placeholder until it returns) or delivers again.
+    /// Sent after `hello` while the source is down, and on every change.
+    Source {
+        /// Whether the source delivers.
+        up: bool,
+        /// What happened, for people.
+        message: String,
     },
     /// What the server measures of this connection, about once a second to a client
     /// that acks.
@@ -618,6 +630,13 @@ mod tests {
             message: "view only".into(),
         };
         assert!(err.to_json().contains(r#""code":"view_only""#));
+        let source = ServerMessage::Source {
+            up: false,
+            message: "the X display :5 is gone".into(),
+        };
+        let json = source.to_json();
+        assert!(json.starts_with(r#"{"type":"source","up":false"#), "{json}");
+        assert_eq!(ServerMessage::parse(&json), Ok(source));
         let stats = ServerMessage::Stats {
             rtt_ms: 21.5,
             kbps: 7800.0,

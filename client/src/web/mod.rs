@@ -236,6 +236,7 @@ impl App {
                 rtt_ms: None,
                 photon_ms: None,
                 error: None,
+                source_down: None,
             },
             error_until_ms: 0.0,
             backoff: Backoff::new(),

@@ -84,6 +84,9 @@ impl App {
             )
         };
         let mut s = self.s.borrow_mut();
+        if s.status.state == ConnState::SignedOut {
+            return;
+        }
         self.drop_socket(&mut s);
         s.status.state = ConnState::Connecting;
         match WebSocket::new(&url) {
@@ -150,7 +153,26 @@ impl App {
         }
         self.drop_socket(&mut s);
         self.cancel_gesture_timer(&mut s);
-        self.schedule_reconnect(&mut s);
+        if s.status.state != ConnState::SignedOut {
+            self.schedule_reconnect(&mut s);
+        }
+        drop(s);
+        self.refresh_overlay();
+    }
+
+    /// Ends this browser's session on the server (`DELETE /session`), closes the
+    /// socket, and stays signed out.
+    pub(super) fn sign_out(&self) {
+        let init = web_sys::RequestInit::new();
+        init.set_method("DELETE");
+        init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+        // The answer clears the cookie; nothing to wait for.
+        let _ = self.window.fetch_with_str_and_init("/session", &init);
+        let mut s = self.s.borrow_mut();
+        self.drop_socket(&mut s);
+        self.cancel_gesture_timer(&mut s);
+        s.status.state = ConnState::SignedOut;
+        s.status.source_down = None;
         drop(s);
         self.refresh_overlay();
     }
@@ -221,6 +243,9 @@ impl App {
                 ..
             } => self.set_cursor(&mut s, (width, height), (hot_x, hot_y), &rgba),
             ServerMessage::Pointer { x, y } => self.set_remote_pointer(&mut s, (x, y)),
+            ServerMessage::Source { up, message } => {
+                s.status.source_down = (!up).then_some(message);
+            }
             ServerMessage::Stats { rtt_ms, .. } => {
                 s.status.rtt_ms = Some(rtt_ms);
             }

@@ -209,6 +209,7 @@ impl App {
                 self.place_pointer(&s);
             }
             "fullscreen-button" => self.toggle_fullscreen(),
+            "signout-button" => self.sign_out(),
             _ => {}
         }
     }

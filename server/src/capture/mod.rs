@@ -6,6 +6,7 @@
 //! ([`FrameSource::capture`]) into [`Pixels`] it can hand to encoder threads.
 
 mod pattern;
+mod placeholder;
 mod screen;
 mod shm;
 mod x11;
@@ -13,6 +14,7 @@ mod x11;
 use std::sync::Arc;
 
 pub use pattern::{PatternSource, PATTERN_BARS};
+pub use placeholder::Placeholder;
 pub use screen::ScreenSource;
 
 use crate::config::SourceSpec;
@@ -220,6 +222,12 @@ pub trait FrameSource: Send {
     /// order; a source may return more than asked (such as the whole source, once).
     /// An error means: skip this frame, try again next tick.
     fn capture(&mut self, areas: &[Rect]) -> Result<Vec<Pixels>, CaptureError>;
+    /// Whether the source is gone for good (its X server died, its camera was
+    /// unplugged): `Some(what happened)`. The pipeline asks after a failed capture and
+    /// once a second while idle, and then re-opens the source every second.
+    fn lost(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// Opens the source a configuration names, failing early with advice.

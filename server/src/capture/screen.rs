@@ -108,6 +108,15 @@ impl FrameSource for ScreenSource {
         }
     }
 
+    fn lost(&mut self) -> Option<String> {
+        let alive = match &self.x11 {
+            Some(x11) => x11.alive(),
+            None => Monitor::all().is_ok(),
+        };
+        let display = std::env::var("DISPLAY").unwrap_or_default();
+        (!alive).then(|| format!("the X display {display} is gone"))
+    }
+
     fn capture(&mut self, areas: &[Rect]) -> Result<Vec<Pixels>, CaptureError> {
         if let Some(x11) = self.x11.as_mut() {
             return x11.capture(areas);

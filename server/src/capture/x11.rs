@@ -129,6 +129,15 @@ impl X11Capture {
         }
     }
 
+    /// Whether the X server still answers (one round trip).
+    pub fn alive(&self) -> bool {
+        self.conn
+            .get_input_focus()
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .is_some()
+    }
+
     /// What changed since the last call, in source coordinates.
     pub fn damage(&mut self) -> Result<Damage, CaptureError> {
         let Some(t) = self.tracker.as_mut() else {

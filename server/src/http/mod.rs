@@ -63,9 +63,30 @@ fn too_many_viewers() -> axum::response::Response {
         .into_response()
 }
 
-/// `GET /healthz`: `ok`, then how the source captures (no secrets, no token needed).
-async fn healthz(axum::extract::State(app): axum::extract::State<AppState>) -> String {
-    format!("ok\ncapture: {}\n", app.pipeline.backend())
+/// `GET /healthz` (no secrets, no token needed): `200 ok` while the source delivers,
+/// `503` with the reason while it is gone; then how it captures and the input state.
+async fn healthz(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let state = app.pipeline.source_state().borrow().clone();
+    let input = match &app.input {
+        None => "none",
+        Some(i) if i.available() => "ok",
+        Some(_) => "unavailable",
+    };
+    let (status, first) = match state {
+        crate::pipeline::SourceState::Up => (StatusCode::OK, "ok".to_string()),
+        crate::pipeline::SourceState::Down(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("source down: {why}; retrying every second"),
+        ),
+    };
+    let capture = app.pipeline.backend();
+    (
+        status,
+        format!("{first}\ncapture: {capture}\ninput: {input}\n"),
+    )
 }
 
 /// Builds the router; `guard` checks every request.

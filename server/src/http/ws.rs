@@ -29,8 +29,9 @@ use super::guard::Access;
 use super::AppState;
 use crate::capture::Geometry;
 use crate::cursor;
-use crate::input::{key_for, SendError};
+use crate::input::{key_for, Input, SendError};
 use crate::limits::{Held, InputBudget, Verdict, ViewerSlot};
+use crate::pipeline::SourceState;
 
 /// WebSocket close code for "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
@@ -217,7 +218,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
         width: geometry.width,
         height: geometry.height,
         role: role(controlling.load(Ordering::SeqCst)),
-        input: app.input.is_some(),
+        input: app.input.as_ref().is_some_and(Input::available),
         protocol: PROTOCOL_VERSION,
         server_version: env!("CARGO_PKG_VERSION").to_string(),
     };
@@ -237,6 +238,11 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
         rx.mark_changed();
     }
     let mut sent_cursor = SentCursor::default();
+    let mut source = app.pipeline.source_state();
+    if !source.borrow().is_up() {
+        // A viewer joining while the source is down hears why right after `hello`.
+        source.mark_changed();
+    }
     let mut answered = app.pipeline.answered();
     // The input `seq` of the newest update sent to this viewer.
     let mut sent_input = 0u64;
@@ -332,6 +338,15 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         }
                     }
                     if failed {
+                        break;
+                    }
+                }
+                changed = source.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let msg = source_message(&source.borrow_and_update());
+                    if sink.send(text(&msg)).await.is_err() {
                         break;
                     }
                 }
@@ -497,6 +512,20 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     tracing::info!(id, "viewer disconnected");
 }
 
+/// The `source` message that tells a viewer about `state`.
+fn source_message(state: &SourceState) -> ServerMessage {
+    match state {
+        SourceState::Up => ServerMessage::Source {
+            up: true,
+            message: "the source is back".into(),
+        },
+        SourceState::Down(why) => ServerMessage::Source {
+            up: false,
+            message: format!("{why}; retrying every second"),
+        },
+    }
+}
+
 fn handle_input(app: &AppState, controlling: bool, msg: ClientMessage) -> Option<Message> {
     let Some(input) = &app.input else {
         return Some(error(
@@ -508,6 +537,16 @@ fn handle_input(app: &AppState, controlling: bool, msg: ClientMessage) -> Option
         return Some(error(
             ErrorCode::ViewOnly,
             "input refused; this connection is view-only (someone else has control, or you used the view token)",
+        ));
+    }
+    if !input.available() {
+        if is_release(&msg) {
+            // Whatever was held is released once the desktop is back (re-opened fresh).
+            return None;
+        }
+        return Some(error(
+            ErrorCode::InputUnavailable,
+            "input unavailable; the desktop cannot take input now (see the server log)",
         ));
     }
     if let ClientMessage::Key { code, key, .. } = &msg {

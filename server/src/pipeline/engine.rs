@@ -13,10 +13,13 @@ use deskcast_shared::{
 use tokio::sync::{oneshot, watch};
 
 use super::{
-    plan, viewer, Credit, Keyframe, Shared, State, Update, Whole, FOLLOW_EVERY, FOLLOW_FOR,
-    MIN_KICK_GAP, REFRESH_QUALITY,
+    plan, viewer, Credit, Keyframe, Reopen, Shared, SourceState, State, Update, Whole,
+    FOLLOW_EVERY, FOLLOW_FOR, MIN_KICK_GAP, REFRESH_QUALITY,
 };
-use crate::capture::{Damage, FrameSource, PixelData, Pixels, Rect};
+
+/// How often a lost source is re-opened, and an idle one checked.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+use crate::capture::{Damage, FrameSource, Geometry, PixelData, Pixels, Placeholder, Rect};
 use crate::cursor;
 use crate::encode::{Piece, Pool};
 use crate::tiles::{Picture, TileSet};
@@ -90,6 +93,12 @@ pub(super) struct Engine<'a> {
     deferred: TileSet,
     /// The input `seq` the last update showed.
     shown_input: u64,
+    /// Opens the source anew once it is lost; `None`: it cannot be lost.
+    pub(super) reopen: Option<Reopen>,
+    /// While the source is lost: when to try to re-open it next.
+    down: Option<Instant>,
+    /// What the source was before a placeholder replaced it.
+    desktop: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -101,6 +110,7 @@ impl<'a> Engine<'a> {
         cursor: Option<Arc<cursor::Watcher>>,
     ) -> Self {
         let g = source.geometry();
+        let desktop = source.is_desktop();
         Engine {
             shared,
             source,
@@ -124,6 +134,66 @@ impl<'a> Engine<'a> {
             follow_until: None,
             deferred: TileSet::new(g.width, g.height),
             shown_input: 0,
+            reopen: None,
+            down: None,
+            desktop,
+        }
+    }
+
+    /// After a failure, or once a second while idle: whether the source is gone; if
+    /// so, a placeholder takes its place.
+    fn check_lost(&mut self) {
+        if self.down.is_some() || self.reopen.is_none() {
+            return;
+        }
+        let Some(why) = self.source.lost() else {
+            return;
+        };
+        tracing::error!("{why}; showing a placeholder and retrying every second");
+        let g = Geometry {
+            x: self.origin.0,
+            y: self.origin.1,
+            width: self.width,
+            height: self.height,
+        };
+        let detail = format!("{why} - retrying every second");
+        self.source = Box::new(Placeholder::new(g, self.desktop, "NO SIGNAL", &detail));
+        self.picture = None;
+        self.down = Some(Instant::now() + RETRY_EVERY);
+        self.shared.source.send_replace(SourceState::Down(why));
+        self.shared.lock().kicked = true;
+    }
+
+    /// While the source is lost, once a second: tries to open it again.
+    fn retry(&mut self) {
+        let Some(at) = self.down else { return };
+        let Some(reopen) = self.reopen.as_mut() else {
+            return;
+        };
+        if Instant::now() < at {
+            return;
+        }
+        self.down = Some(Instant::now() + RETRY_EVERY);
+        match reopen() {
+            Ok(source) => {
+                let g = source.geometry();
+                if (g.width, g.height) != (self.width, self.height) {
+                    let why = format!(
+                        "the source came back at {}x{}, not {}x{}; restart deskcast to follow it",
+                        g.width, g.height, self.width, self.height
+                    );
+                    tracing::warn!("{why}");
+                    self.shared.source.send_replace(SourceState::Down(why));
+                    return;
+                }
+                tracing::info!(backend = source.backend(), "the source is back");
+                self.source = source;
+                self.picture = None;
+                self.down = None;
+                self.shared.source.send_replace(SourceState::Up);
+                self.shared.lock().kicked = true;
+            }
+            Err(e) => tracing::debug!(cause = %e, "the source is still gone"),
         }
     }
 
@@ -131,6 +201,7 @@ impl<'a> Engine<'a> {
         self.credit = Credit::new(1.0 / period.as_secs_f64());
         let mut last_capture = Instant::now() - period;
         loop {
+            self.retry();
             let Some(wake) = self.wait(period, last_capture) else {
                 return;
             };
@@ -172,7 +243,23 @@ impl<'a> Engine<'a> {
                 self.go_idle();
                 st = shared.lock();
                 while st.viewers + st.whole_viewers == 0 && !st.shutdown {
-                    st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+                    let timeout = if self.reopen.is_some() {
+                        RETRY_EVERY
+                    } else {
+                        Duration::from_secs(3600)
+                    };
+                    let (guard, waited) = shared
+                        .wake
+                        .wait_timeout(st, timeout)
+                        .unwrap_or_else(|p| p.into_inner());
+                    st = guard;
+                    if waited.timed_out() {
+                        // Nobody watches, but /healthz should still tell the truth.
+                        drop(st);
+                        self.check_lost();
+                        self.retry();
+                        st = shared.lock();
+                    }
                 }
                 tracing::debug!("pipeline running");
                 continue;
@@ -246,6 +333,10 @@ impl<'a> Engine<'a> {
             Err(e) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 self.log.error("damage query failed", &e);
+                self.check_lost();
+                if self.down.is_some() {
+                    return;
+                }
                 (vec![full], None)
             }
             Ok(_) if fresh => (vec![full], None),
@@ -265,6 +356,7 @@ impl<'a> Engine<'a> {
                 Err(e) => {
                     stats.errors.fetch_add(1, Ordering::Relaxed);
                     self.log.error("capture failed", &e);
+                    self.check_lost();
                     return;
                 }
             };

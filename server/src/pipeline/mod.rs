@@ -11,7 +11,9 @@
 //! someone needs them.
 //!
 //! The thread sleeps while nobody watches; a capture error skips the tick (logged at
-//! most once a second).
+//! most once a second). A source that is gone for good ([`FrameSource::lost`]) is
+//! replaced by a placeholder frame ([`crate::capture::Placeholder`]) and re-opened
+//! every second, also while idle ([`SourceState`]).
 
 mod engine;
 mod plan;
@@ -31,6 +33,26 @@ use engine::Engine;
 
 pub use plan::{FULL_FRAME_PERCENT, REFRESH_AFTER, REFRESH_QUALITY};
 pub use viewer::{Keyframe, Update, Viewer, Whole, WholeViewer};
+
+/// Whether the source delivers frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceState {
+    /// It does.
+    Up,
+    /// It is gone (the X server died, the camera was unplugged): what happened. Viewers
+    /// get a placeholder frame; the pipeline re-opens the source every second.
+    Down(String),
+}
+
+impl SourceState {
+    /// Whether the source delivers.
+    pub fn is_up(&self) -> bool {
+        matches!(self, SourceState::Up)
+    }
+}
+
+/// Opens the source anew after it was lost.
+pub type Reopen = Box<dyn FnMut() -> Result<Box<dyn FrameSource>, StartError> + Send>;
 
 /// Updates kept for viewers that are a little behind; one further back gets a keyframe.
 const BACKLOG: usize = 64;
@@ -120,6 +142,8 @@ struct Shared {
     epoch: AtomicU64,
     /// The stream's JPEG quality (`--quality`).
     quality: u8,
+    /// Whether the source delivers.
+    source: watch::Sender<SourceState>,
 }
 
 impl Shared {
@@ -166,6 +190,17 @@ impl Pipeline {
         quality: u8,
         cursor: Option<Arc<crate::cursor::Watcher>>,
     ) -> Result<Self, StartError> {
+        Self::start_reopening(source, None, fps, quality, cursor)
+    }
+
+    /// [`Pipeline::start`] for a source that can be lost: `reopen` opens it anew.
+    pub fn start_reopening(
+        source: Box<dyn FrameSource>,
+        reopen: Option<Reopen>,
+        fps: u32,
+        quality: u8,
+        cursor: Option<Arc<crate::cursor::Watcher>>,
+    ) -> Result<Self, StartError> {
         let pool = Pool::new(quality)?;
         let geometry = source.geometry();
         let desktop = source.is_desktop();
@@ -193,6 +228,7 @@ impl Pipeline {
             answered: watch::channel(0).0,
             epoch: AtomicU64::new(0),
             quality: quality.clamp(1, 100),
+            source: watch::channel(SourceState::Up).0,
         });
         let period = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
         let engine_cursor = cursor.clone();
@@ -202,6 +238,7 @@ impl Pipeline {
             .name("deskcast-capture".into())
             .spawn(move || {
                 let mut engine = Engine::new(&thread_shared, source, pool, quality, engine_cursor);
+                engine.reopen = reopen;
                 engine.run(period);
             })?;
         tracing::info!(
@@ -280,6 +317,11 @@ impl Pipeline {
     /// A handle the input thread uses to ask for an early capture.
     pub fn kicker(&self) -> Kicker {
         Kicker(self.shared.clone())
+    }
+
+    /// Whether the source delivers, as it changes.
+    pub fn source_state(&self) -> watch::Receiver<SourceState> {
+        self.shared.source.subscribe()
     }
 
     /// The counters.

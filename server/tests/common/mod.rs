@@ -329,6 +329,7 @@ pub fn decode_rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
 pub struct Xvfb {
     pub display: String,
     child: Child,
+    size: (u32, u32),
 }
 
 impl Xvfb {
@@ -368,6 +369,43 @@ impl Xvfb {
         Xvfb {
             display: format!(":{n}"),
             child,
+            size: (width, height),
+        }
+    }
+
+    /// Stops the X server (SIGTERM, as a crash or logout would end it for its clients).
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the X server again on the same display (after [`Xvfb::stop`]), and waits
+    /// until it takes clients.
+    pub fn restart(&mut self) {
+        let (w, h) = self.size;
+        self.child = Command::new("Xvfb")
+            .args([
+                self.display.as_str(),
+                "-screen",
+                "0",
+                &format!("{w}x{h}x24"),
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn Xvfb");
+        let start = Instant::now();
+        while x11rb::connect(Some(&self.display)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "Xvfb did not come back on {}",
+                self.display
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
