@@ -507,6 +507,23 @@ impl Desktop {
     }
 }
 
+/// Whether `$DISPLAY` has the XTEST extension that input is replayed through.
+fn xtest_present() -> Result<(), String> {
+    use x11rb::protocol::xproto::ConnectionExt as _;
+    let (conn, _) =
+        x11rb::connect(None).map_err(|e| format!("cannot connect to the X server; {e}"))?;
+    let reply = conn
+        .query_extension(b"XTEST")
+        .map_err(|e| e.to_string())?
+        .reply()
+        .map_err(|e| e.to_string())?;
+    if reply.present {
+        Ok(())
+    } else {
+        Err("the X server lacks the XTEST extension".into())
+    }
+}
+
 /// Opens the desktop for input, and opens it again after its X server came back.
 struct Opener {
     desktop: bool,
@@ -529,7 +546,8 @@ impl Opener {
             linux_delay: 0,
             ..Settings::default()
         };
-        match Enigo::new(&settings) {
+        // enigo opens without XTEST and fails only on the first event: ask first.
+        match xtest_present().and_then(|()| Enigo::new(&settings).map_err(|e| e.to_string())) {
             Ok(enigo) => {
                 self.opened.store(true, Ordering::SeqCst);
                 Some(Desktop {

@@ -5,13 +5,12 @@ mod common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::auth::*;
 use common::xclient::{TestWindow, XEvent};
 use common::*;
-use deskcast_server::{tls, App, Config};
+use deskcast_server::Config;
 use deskcast_shared::{Role, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -162,26 +161,12 @@ async fn two_host_headers_are_400_one_is_200() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_from_one_address_do_not_lock_tls_clients_out() {
-    use deskcast_server::config::TlsSource;
-    use tokio_rustls::rustls;
-
-    let config = secured();
-    let cert = tls::load(&TlsSource::SelfSigned, config.bind, &[]).expect("certificate");
-    let der = cert.cert.clone();
-    let app = App::new(&config).expect("app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.serve(listener, Some(cert), async move {
-        let _ = stopped.await;
-    }));
+    let server = TlsServer::start(secured()).await;
     // 64 sockets that connect and never start their handshake.
     let mut idle = Vec::new();
     for _ in 0..64 {
         idle.push(
-            connect_from([127, 0, 0, 2].into(), addr)
+            connect_from([127, 0, 0, 2].into(), server.addr)
                 .await
                 .expect("connect"),
         );
@@ -193,41 +178,15 @@ async fn idle_sockets_from_one_address_do_not_lock_tls_clients_out() {
         closed_within(last, Duration::from_secs(2)).await,
         "the 64th idle socket from one address is hung up on"
     );
-    // A TLS client from another address gets through.
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der).expect("trust the generated certificate");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocols")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut s = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
-        .await
-        .expect("the handshake is not held up")
-        .expect("TLS handshake");
-    let req = format!(
-        "GET /snapshot.jpg?token={CONTROL} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
-        addr.port()
-    );
-    s.write_all(req.as_bytes()).await.expect("send");
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    // A TLS client from another address gets through at once.
+    let answer = server.get(&format!("/snapshot.jpg?token={CONTROL}")).await;
     assert!(
-        buf.starts_with(b"HTTP/1.1 200"),
+        answer.starts_with("HTTP/1.1 200"),
         "{}",
-        String::from_utf8_lossy(&buf[..buf.len().min(200)])
+        &answer[..answer.len().min(200)]
     );
     drop(idle);
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("stops")
-        .expect("task")
-        .expect("serve");
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,12 +316,19 @@ impl Binary {
     }
 
     async fn ws(&self) -> Ws {
+        self.ws_with_hello(|hello| {
+            assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
+        })
+        .await
+    }
+
+    /// Opens `/ws` with the control token and hands its `hello` to `check`.
+    async fn ws_with_hello(&self, check: impl FnOnce(&ServerMessage)) -> Ws {
         let url = format!("ws://{}/ws?token={CONTROL}", self.addr);
         let (mut ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("open /ws");
-        let hello = next_text(&mut ws).await;
-        assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
+        check(&next_text(&mut ws).await);
         ws
     }
 }
@@ -487,6 +453,29 @@ async fn snapshot_pixel(addr: SocketAddr) -> Option<[u8; 3]> {
     Some([rgb[i], rgb[i + 1], rgb[i + 2]])
 }
 
+/// Sends a click and expects the `input_unavailable` error back.
+async fn click_is_refused_as_unavailable(ws: &mut Ws) {
+    ws.send(Message::text(
+        r#"{"type":"click","x":0.5,"y":0.5,"button":"left"}"#,
+    ))
+    .await
+    .expect("send");
+    let refused = text_within(ws, Duration::from_secs(3), |m| {
+        matches!(m, ServerMessage::Error { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Some(ServerMessage::Error {
+                code: deskcast_shared::ErrorCode::InputUnavailable,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
 fn close_to(a: [u8; 3], b: [u8; 3]) -> bool {
     a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 24)
 }
@@ -532,25 +521,7 @@ async fn a_lost_x_server_is_told_and_survived_and_streaming_resumes_when_it_retu
     let placeholder = snapshot_pixel(server.addr).await.expect("a snapshot");
     assert!(!close_to(placeholder, BLUE), "{placeholder:?}");
     // Input says it is unavailable.
-    ws.send(Message::text(
-        r#"{"type":"click","x":0.5,"y":0.5,"button":"left"}"#,
-    ))
-    .await
-    .expect("send");
-    let refused = text_within(&mut ws, Duration::from_secs(3), |m| {
-        matches!(m, ServerMessage::Error { .. })
-    })
-    .await;
-    assert!(
-        matches!(
-            refused,
-            Some(ServerMessage::Error {
-                code: deskcast_shared::ErrorCode::InputUnavailable,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    click_is_refused_as_unavailable(&mut ws).await;
 
     // It comes back on the same display: frames again within 3 s, input too.
     x.restart();
@@ -591,4 +562,25 @@ async fn a_lost_x_server_is_told_and_survived_and_streaming_resumes_when_it_retu
         "a click reaches the new X server: {ev:?}"
     );
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_without_xtest_says_input_false_and_refuses_input_clearly() {
+    if !have("Xvfb") {
+        return;
+    }
+    let x = Xvfb::start_with(320, 240, &["-extension", "XTEST"]);
+    let server = Binary::start(&[], Some(&x.display)).await;
+    let mut ws = server
+        .ws_with_hello(|hello| {
+            assert!(
+                matches!(hello, ServerMessage::Hello { input: false, .. }),
+                "{hello:?}"
+            );
+        })
+        .await;
+    let (_, _, body) = http_get(server.addr, "/healthz", &[]).await;
+    let health = String::from_utf8_lossy(&body).to_string();
+    assert!(health.contains("input: unavailable"), "{health}");
+    click_is_refused_as_unavailable(&mut ws).await;
 }

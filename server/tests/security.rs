@@ -580,73 +580,25 @@ async fn two_starts_print_different_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_self_signed_serves_https_with_a_secure_cookie() {
-    use deskcast_server::config::TlsSource;
-    use deskcast_server::{tls, App};
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio_rustls::rustls;
-
-    let config = secured();
-    let cert = tls::load(&TlsSource::SelfSigned, config.bind, &[]).expect("certificate");
-    let der = cert.cert.clone();
-    let app = App::new(&config).expect("app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.serve(listener, Some(cert), async move {
-        let _ = stopped.await;
-    }));
-
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der).expect("trust the generated certificate");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocols")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let get = |path: String| {
-        let connector = connector.clone();
-        async move {
-            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-            let mut s = connector.connect(name, tcp).await.expect("TLS handshake");
-            let req = format!(
-                "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
-                addr.port()
-            );
-            s.write_all(req.as_bytes()).await.expect("send");
-            let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf).await;
-            String::from_utf8_lossy(&buf).to_string()
-        }
-    };
-    let health = get("/healthz".into()).await;
+    let server = TlsServer::start(secured()).await;
+    let health = server.get("/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    let page = get(format!("/?token={CONTROL}")).await;
+    let page = server.get(&format!("/?token={CONTROL}")).await;
     let cookie = page
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .expect("a cookie");
     assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("__Host-deskcast_session_"), "{cookie}");
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = tokio::time::timeout(
         Duration::from_secs(15),
-        http_get_or_nothing(addr, "/healthz"),
+        http_get_or_nothing(server.addr, "/healthz"),
     )
     .await
     .expect("the server hangs up");
     assert!(!plain.starts_with("HTTP/1.1 200"), "{plain}");
-
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("stops")
-        .expect("task")
-        .expect("serve");
+    server.shutdown().await;
 }
 
 async fn http_get_or_nothing(addr: std::net::SocketAddr, path: &str) -> String {

@@ -133,20 +133,20 @@ mod tests {
         let g = Geometry {
             x: 0,
             y: 0,
-            width: 320,
-            height: 200,
+            width: 1280,
+            height: 720,
         };
         let mut p = Placeholder::new(g, true, "NO SIGNAL", "the X display :9 is gone");
         assert_eq!(p.damage().expect("damage"), Damage::All);
-        let pixels = p.capture(&[Rect::full(320, 200)]).expect("capture");
-        assert_eq!(pixels[0].rect, Rect::full(320, 200));
+        let pixels = p.capture(&[Rect::full(1280, 720)]).expect("capture");
+        assert_eq!(pixels[0].rect, Rect::full(1280, 720));
         assert!(pixels[0].is_complete());
         let inked = pixels[0]
             .bytes()
             .chunks(4)
             .filter(|px| px[..3] == INK)
             .count();
-        assert!(inked > 500, "the title is drawn: {inked} pixels");
+        assert!(inked > 1000, "the title is drawn large: {inked} pixels");
         assert_eq!(p.damage().expect("damage"), Damage::Nothing, "then still");
     }
 }

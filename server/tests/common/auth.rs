@@ -126,3 +126,79 @@ pub async fn ws_control(server: &TestServer) -> (Ws, ServerMessage) {
         .await
         .expect("the control token opens /ws")
 }
+
+/// An in-process deskcast serving HTTPS with a generated certificate, and a client that
+/// trusts it.
+pub struct TlsServer {
+    pub addr: SocketAddr,
+    connector: tokio_rustls::TlsConnector,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TlsServer {
+    pub async fn start(config: deskcast_server::Config) -> TlsServer {
+        use deskcast_server::config::TlsSource;
+        use std::sync::Arc;
+        use tokio_rustls::rustls;
+        let cert = deskcast_server::tls::load(&TlsSource::SelfSigned, config.bind, &[])
+            .expect("certificate");
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(cert.cert.clone())
+            .expect("trust the generated certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let app = deskcast_server::App::new(&config).expect("app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(listener, Some(cert), async move {
+            let _ = stopped.await;
+        }));
+        TlsServer {
+            addr,
+            connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// GET `path` over TLS (handshake within 5 s); the whole answer.
+    pub async fn get(&self, path: &str) -> String {
+        let tcp = TcpStream::connect(self.addr).await.expect("connect");
+        let name =
+            tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut s = tokio::time::timeout(Duration::from_secs(5), self.connector.connect(name, tcp))
+            .await
+            .expect("the TLS handshake is not held up")
+            .expect("TLS handshake");
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+            self.addr.port()
+        );
+        s.write_all(req.as_bytes()).await.expect("send");
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+        String::from_utf8_lossy(&buf).to_string()
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("stops")
+                .expect("task")
+                .expect("serve");
+        }
+    }
+}
