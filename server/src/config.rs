@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::auth::Tokens;
+use crate::capture::camera::{CameraSpec, Wanted};
 use crate::error::StartError;
 
 /// What to stream.
@@ -17,6 +18,8 @@ pub enum SourceKind {
     Screen,
     /// A synthetic moving test pattern: for tests, demos and machines without a display.
     Pattern,
+    /// A camera: USB (V4L2) or an MJPEG IP camera (`--camera`).
+    Camera,
 }
 
 /// A width×height pair such as `1280x720`.
@@ -76,6 +79,24 @@ pub struct Args {
     /// Size of the test pattern with `--source pattern`, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720")]
     pub size: Size,
+
+    /// The camera with `--source camera`: an index (0), a V4L2 device (/dev/video2),
+    /// or the http(s):// URL of an MJPEG IP camera (user:password@ for a login).
+    #[arg(long, default_value = "0")]
+    pub camera: CameraSpec,
+
+    /// The camera mode to ask for, WIDTHxHEIGHT (the closest it offers is used, and
+    /// the log says which) [default: 1280x720].
+    #[arg(long)]
+    pub camera_size: Option<Size>,
+
+    /// The camera frame rate to ask for [default: 30].
+    #[arg(long)]
+    pub camera_fps: Option<u32>,
+
+    /// List the cameras with their modes, and exit.
+    #[arg(long)]
+    pub list_cameras: bool,
 
     /// Highest frame rate sent, frames per second (1–120).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
@@ -166,7 +187,7 @@ pub enum TlsSource {
 }
 
 /// Where frames come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
     /// A monitor of the desktop, by index.
     Screen {
@@ -177,6 +198,13 @@ pub enum SourceSpec {
     Pattern {
         /// Its size.
         size: Size,
+    },
+    /// A camera.
+    Camera {
+        /// Which.
+        camera: CameraSpec,
+        /// The mode asked for.
+        wanted: Wanted,
     },
 }
 
@@ -356,6 +384,13 @@ impl TryFrom<Args> for Config {
         let source = match a.source {
             SourceKind::Screen => SourceSpec::Screen { monitor: a.monitor },
             SourceKind::Pattern => SourceSpec::Pattern { size: a.size },
+            SourceKind::Camera => SourceSpec::Camera {
+                camera: a.camera.clone(),
+                wanted: Wanted {
+                    size: a.camera_size.map(|s| (s.width, s.height)),
+                    fps: a.camera_fps,
+                },
+            },
         };
         Ok(Config {
             source,

@@ -10,6 +10,9 @@ pub enum StartError {
         "no X display found ({0}); run it inside your desktop session, or try --source pattern"
     )]
     NoDisplay(String),
+    /// No camera could be opened.
+    #[error("no camera found: {0}; plug one in, pass --camera /dev/videoN, or an MJPEG URL (--camera http://…)")]
+    NoCamera(String),
     /// The display is there but the monitor could not be opened.
     #[error("cannot open monitor {monitor}; {detail}. List: {available}")]
     Monitor {

@@ -59,18 +59,18 @@ pub struct App {
 impl App {
     /// Opens the source and starts the pipeline; fails early with advice.
     pub fn new(config: &Config) -> Result<Self, StartError> {
-        let source = capture::open(config.source)?;
+        let source = capture::open(&config.source)?;
         let cursor = if source.is_desktop() {
             cursor::Watcher::start().map(Arc::new)
         } else {
             None
         };
         let drawn = cursor.clone().filter(|_| config.draw_cursor);
-        // A desktop can be lost (its X server dies) and come back: re-open it then.
-        let spec = config.source;
-        let reopen = source
-            .is_desktop()
-            .then(|| Box::new(move || capture::open(spec)) as pipeline::Reopen);
+        // A desktop can be lost (its X server dies), a camera unplugged, and each come
+        // back: re-open it then. The pattern is never lost.
+        let spec = config.source.clone();
+        let reopen = (!matches!(spec, config::SourceSpec::Pattern { .. }))
+            .then(|| Box::new(move || capture::open(&spec)) as pipeline::Reopen);
         let pipeline =
             Pipeline::start_reopening(source, reopen, config.fps, config.quality, drawn)?;
         let desktop = pipeline.is_desktop();

@@ -34,6 +34,11 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| EnvFilter::new("deskcast=info,deskcast_server=info")),
         )
         .init();
-    let config = Config::try_from(Args::parse())?;
+    let args = Args::parse();
+    if args.list_cameras {
+        print!("{}", deskcast_server::capture::camera::v4l::list());
+        return Ok(());
+    }
+    let config = Config::try_from(args)?;
     deskcast_server::run(config, shutdown_signal()).await
 }

@@ -5,6 +5,7 @@
 //! it asks what may have changed ([`FrameSource::damage`]), then captures just that
 //! ([`FrameSource::capture`]) into [`Pixels`] it can hand to encoder threads.
 
+pub mod camera;
 mod pattern;
 mod placeholder;
 mod screen;
@@ -228,13 +229,23 @@ pub trait FrameSource: Send {
     fn lost(&mut self) -> Option<String> {
         None
     }
+    /// For a source whose frames already are JPEG (an MJPEG camera): the newest frame,
+    /// if new, to be sent byte for byte (`Ok(None)`: nothing new). `None` from a source
+    /// that captures pixels.
+    fn jpeg(&mut self) -> Option<Result<Option<bytes::Bytes>, CaptureError>> {
+        None
+    }
+    /// Nobody watches any more: let go of what costs while idle (a camera). The next
+    /// [`FrameSource::damage`] takes it up again.
+    fn pause(&mut self) {}
 }
 
 /// Opens the source a configuration names, failing early with advice.
-pub fn open(spec: SourceSpec) -> Result<Box<dyn FrameSource>, StartError> {
+pub fn open(spec: &SourceSpec) -> Result<Box<dyn FrameSource>, StartError> {
     Ok(match spec {
-        SourceSpec::Screen { monitor } => Box::new(ScreenSource::open(monitor)?),
+        SourceSpec::Screen { monitor } => Box::new(ScreenSource::open(*monitor)?),
         SourceSpec::Pattern { size } => Box::new(PatternSource::new(size.width, size.height)),
+        SourceSpec::Camera { camera, wanted } => Box::new(camera::open(camera, *wanted)?),
     })
 }
 

@@ -22,6 +22,7 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 use crate::capture::{Damage, FrameSource, Geometry, PixelData, Pixels, Placeholder, Rect};
 use crate::cursor;
 use crate::encode::{Piece, Pool};
+use crate::error::CaptureError;
 use crate::tiles::{Picture, TileSet};
 
 fn now_us() -> u64 {
@@ -99,6 +100,8 @@ pub(super) struct Engine<'a> {
     down: Option<Instant>,
     /// What the source was before a placeholder replaced it.
     desktop: bool,
+    /// The newest update of a source whose JPEGs are passed through.
+    passed: Option<Arc<Update>>,
 }
 
 impl<'a> Engine<'a> {
@@ -137,6 +140,7 @@ impl<'a> Engine<'a> {
             reopen: None,
             down: None,
             desktop,
+            passed: None,
         }
     }
 
@@ -159,6 +163,7 @@ impl<'a> Engine<'a> {
         let detail = format!("{why} - retrying every second");
         self.source = Box::new(Placeholder::new(g, self.desktop, "NO SIGNAL", &detail));
         self.picture = None;
+        self.passed = None;
         self.down = Some(Instant::now() + RETRY_EVERY);
         self.shared.source.send_replace(SourceState::Down(why));
         self.shared.lock().kicked = true;
@@ -189,6 +194,7 @@ impl<'a> Engine<'a> {
                 tracing::info!(backend = source.backend(), "the source is back");
                 self.source = source;
                 self.picture = None;
+                self.passed = None;
                 self.down = None;
                 self.shared.source.send_replace(SourceState::Up);
                 self.shared.lock().kicked = true;
@@ -306,8 +312,10 @@ impl<'a> Engine<'a> {
 
     /// Nobody watches: forget the picture, so a later viewer never sees a stale one.
     fn go_idle(&mut self) {
+        self.source.pause();
         self.shared.epoch.fetch_add(1, Ordering::SeqCst);
         self.picture = None;
+        self.passed = None;
         self.tiles = plan::Tiles::new(self.width, self.height);
         self.shared.keyframe.send_replace(None);
         self.shared.whole.send_replace(None);
@@ -320,6 +328,10 @@ impl<'a> Engine<'a> {
 
     /// One capture tick: what changed, confirmed, sent.
     fn tick(&mut self) {
+        if let Some(next) = self.source.jpeg() {
+            self.tick_jpeg(next);
+            return;
+        }
         let stats = self.shared.stats.clone();
         stats.ticks.fetch_add(1, Ordering::Relaxed);
         let input_seq = stats.input_seq.load(Ordering::SeqCst);
@@ -530,6 +542,79 @@ impl<'a> Engine<'a> {
                 st.resync |= !ok;
             },
         );
+    }
+
+    /// One tick of a source whose frames already are JPEG: the newest frame goes to
+    /// every viewer as it is, as a full frame (so also as the keyframe and the whole
+    /// frame for MJPEG readers): never decoded, never encoded again.
+    fn tick_jpeg(&mut self, next: Result<Option<bytes::Bytes>, CaptureError>) {
+        let stats = self.shared.stats.clone();
+        stats.ticks.fetch_add(1, Ordering::Relaxed);
+        let jpeg = match next {
+            Ok(Some(jpeg)) => jpeg,
+            Ok(None) => return,
+            Err(e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.log.error("camera frame failed", &e);
+                self.check_lost();
+                return;
+            }
+        };
+        stats.captures.fetch_add(1, Ordering::Relaxed);
+        // The kept picture is for sources that capture pixels.
+        self.picture = None;
+        {
+            let mut st = self.shared.lock();
+            while st.update_in_flight && !st.shutdown {
+                st = self.shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        let prev = self.seq;
+        self.seq += 1;
+        let seq = self.seq;
+        (self.changed_seq, self.key_seq) = (seq, seq);
+        self.shared.latest.store(seq, Ordering::SeqCst);
+        let input_seq = stats.input_seq.load(Ordering::SeqCst);
+        let full = Rect::full(self.width, self.height);
+        let header = FrameHeader {
+            flags: FLAG_KEY | FLAG_LAST,
+            seq,
+            capture_us: now_us(),
+            input_seq,
+            x: 0,
+            y: 0,
+            width: self.width,
+            height: self.height,
+            screen_width: self.width,
+            screen_height: self.height,
+            quality: 0,
+            rects: 1,
+        };
+        let message = bytes::Bytes::from(header.encode_with(&jpeg));
+        let update = Arc::new(Update {
+            seq,
+            prev,
+            key: true,
+            messages: vec![message],
+            rects: vec![full],
+        });
+        stats.published.fetch_add(1, Ordering::Relaxed);
+        stats
+            .bytes
+            .fetch_add(update.bytes() as u64, Ordering::Relaxed);
+        let shared = self.shared;
+        shared.keyframe.send_replace(Some(Arc::new(Keyframe {
+            covers: seq,
+            update: update.clone(),
+        })));
+        shared.whole.send_replace(Some(Arc::new(Whole {
+            covers: seq,
+            cursor: None,
+            header,
+            jpeg,
+        })));
+        self.passed = Some(update.clone());
+        let _ = shared.updates.send(update);
     }
 
     /// Encodes `pieces` on the pool. `publish` gets their messages, unless the pipeline
@@ -747,6 +832,13 @@ impl Engine<'_> {
     /// picture at that viewer's quality: one update that brings it to now.
     fn serve_catch_ups(&mut self) {
         let requests = std::mem::take(&mut self.shared.lock().catch_ups);
+        if let Some(newest) = self.passed.as_ref().filter(|_| self.picture.is_none()) {
+            // Passed-through frames are whole: the newest brings anyone up to date.
+            for request in requests {
+                let _ = request.reply.send(newest.clone());
+            }
+            return;
+        }
         let Some(picture) = self.picture.as_ref() else {
             return;
         };
