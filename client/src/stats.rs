@@ -143,6 +143,36 @@ pub struct Status {
     /// Why the source delivers no frames (the server's `source` message), while it is
     /// down.
     pub source_down: Option<String>,
+    /// Who controls: this session (`hello.id`) and the controlling one.
+    pub control: Control,
+}
+
+/// Who controls, as far as this page knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Control {
+    /// This connection's session id.
+    pub me: u64,
+    /// Whether this connection may take control (the control token).
+    pub may: bool,
+    /// The controlling session, if any.
+    pub holder: Option<u64>,
+    /// The session that asked this one for control.
+    pub asked_by: Option<u64>,
+    /// This page asked for control and waits.
+    pub asking: bool,
+}
+
+impl Control {
+    /// The control button's label, or `None` when it has none to offer.
+    pub fn button(&self, controlling: bool) -> Option<String> {
+        match (controlling, self.asked_by) {
+            (true, Some(by)) => Some(format!("give control to viewer {by}")),
+            (true, None) => Some("give up control".into()),
+            (false, _) if !self.may => None,
+            (false, _) if self.asking => Some("asked for control…".into()),
+            (false, _) => Some("take control".into()),
+        }
+    }
 }
 
 impl Status {
@@ -173,7 +203,12 @@ impl Status {
             match self.role {
                 Some(Role::Control) if self.input => s.push_str(" · control"),
                 Some(Role::Control) => s.push_str(" · control (source takes no input)"),
-                Some(Role::View) => s.push_str(" · view"),
+                Some(Role::View) => match self.control.holder {
+                    Some(id) => {
+                        let _ = write!(s, " · view (viewer {id} controls)");
+                    }
+                    None => s.push_str(" · view"),
+                },
                 None => {}
             }
             let _ = write!(
@@ -238,6 +273,7 @@ mod tests {
             photon_ms: Some(38.6),
             error: None,
             source_down: None,
+            control: Control::default(),
         }
     }
 
@@ -272,6 +308,20 @@ mod tests {
             s.line()
         );
         let s = Status {
+            role: Some(Role::View),
+            control: Control {
+                holder: Some(3),
+                ..Control::default()
+            },
+            ..status()
+        };
+        assert!(
+            s.line()
+                .starts_with("connected · view (viewer 3 controls) ·"),
+            "{}",
+            s.line()
+        );
+        let s = Status {
             state: ConnState::SignedOut,
             ..status()
         };
@@ -292,6 +342,23 @@ mod tests {
             p.sent(100 + i, 0.0);
         }
         assert_eq!(p.sent.len(), Photon::KEEP, "bounded");
+    }
+
+    #[test]
+    fn the_control_button_offers_what_this_page_can_do() {
+        let mut c = Control {
+            me: 2,
+            may: true,
+            ..Control::default()
+        };
+        assert_eq!(c.button(false).as_deref(), Some("take control"));
+        c.asking = true;
+        assert_eq!(c.button(false).as_deref(), Some("asked for control…"));
+        assert_eq!(c.button(true).as_deref(), Some("give up control"));
+        c.asked_by = Some(5);
+        assert_eq!(c.button(true).as_deref(), Some("give control to viewer 5"));
+        c.may = false;
+        assert_eq!(c.button(false), None, "the view token cannot take control");
     }
 
     #[test]

@@ -94,6 +94,11 @@ pub struct Args {
     #[arg(long)]
     pub camera_fps: Option<u32>,
 
+    /// Seconds without input after which a controller loses control to a viewer that
+    /// asked for it (with the control token) and got no answer.
+    #[arg(long, default_value_t = 60)]
+    pub handoff_idle: u64,
+
     /// List the cameras with their modes, and exit.
     #[arg(long)]
     pub list_cameras: bool,
@@ -236,6 +241,8 @@ pub struct Config {
     pub max_input_rate: u32,
     /// The desktop's double-click time.
     pub double_click: Duration,
+    /// How long a controller may stay idle before a request takes control from it.
+    pub handoff_idle: Duration,
     /// Draw the remote cursor into whole frames (`/video_feed`, `/snapshot.jpg`).
     pub draw_cursor: bool,
     /// TLS, when on.
@@ -270,6 +277,7 @@ impl Config {
             max_clients: 16,
             max_input_rate: 400,
             double_click: crate::input::DESKTOP_DOUBLE_CLICK,
+            handoff_idle: crate::control::DEFAULT_HANDOFF_IDLE,
             draw_cursor: true,
             tls: None,
             unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,
@@ -405,6 +413,7 @@ impl TryFrom<Args> for Config {
             max_clients: a.max_clients as usize,
             max_input_rate: a.max_input_rate,
             double_click: Duration::from_millis(u64::from(a.double_click_ms)),
+            handoff_idle: Duration::from_secs(a.handoff_idle),
             draw_cursor: !a.no_cursor,
             tls,
             unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,

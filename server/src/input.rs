@@ -80,7 +80,7 @@ impl Input {
     ///
     /// `applied.input_seq` receives the `seq` of each applied event, for the frame header.
     pub fn start(
-        geometry: Geometry,
+        geometry: watch::Receiver<Geometry>,
         double_click: Duration,
         desktop: bool,
         applied: Arc<Stats>,
@@ -491,8 +491,10 @@ impl Desktop {
                 }
             }
             ClientMessage::Text { text, .. } => self.type_text(text),
-            // Not input: the socket handles acks and never sends them here.
-            ClientMessage::Ack { .. } => Ok(()),
+            // Not input: the socket handles these and never sends them here.
+            ClientMessage::Ack { .. }
+            | ClientMessage::RequestControl
+            | ClientMessage::ReleaseControl => Ok(()),
         }
     }
 
@@ -527,7 +529,8 @@ fn xtest_present() -> Result<(), String> {
 /// Opens the desktop for input, and opens it again after its X server came back.
 struct Opener {
     desktop: bool,
-    geometry: Geometry,
+    /// Where the streamed image sits on the desktop, as it changes.
+    geometry: watch::Receiver<Geometry>,
     double_click: Duration,
     opened: Arc<AtomicBool>,
     source: watch::Receiver<SourceState>,
@@ -552,7 +555,7 @@ impl Opener {
                 self.opened.store(true, Ordering::SeqCst);
                 Some(Desktop {
                     enigo,
-                    geometry: self.geometry,
+                    geometry: *self.geometry.borrow(),
                     buttons: HashSet::new(),
                     keys: HashMap::new(),
                     drag: None,
@@ -591,6 +594,10 @@ impl Opener {
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
         if desk.is_none() && due {
             *desk = self.open();
+        }
+        if let Some(d) = desk.as_mut() {
+            // Fractions map to the screen as it is now (it may have been resized).
+            d.geometry = *self.geometry.borrow();
         }
     }
 }

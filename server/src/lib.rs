@@ -75,7 +75,7 @@ impl App {
             Pipeline::start_reopening(source, reopen, config.fps, config.quality, drawn)?;
         let desktop = pipeline.is_desktop();
         let input = if desktop || config.test_accept_input {
-            let (geometry, applied) = (pipeline.geometry(), pipeline.stats());
+            let (geometry, applied) = (pipeline.geometry_watch(), pipeline.stats());
             Some(Input::start(
                 geometry,
                 config.double_click,
@@ -153,11 +153,19 @@ impl App {
         sessions: TaskTracker,
     ) -> (axum::Router, watch::Sender<bool>) {
         let (stop_tx, stopping) = watch::channel(false);
+        let handover_input = self.input.clone();
         let state = http::AppState {
             pipeline: self.pipeline,
             input: self.input,
             cursor: self.cursor,
-            seat: Arc::new(control::Seat::default()),
+            seat: Arc::new(control::Seat::new(self.config.handoff_idle, {
+                // Whatever the controller held is let go of on every handover.
+                Box::new(move || {
+                    if let Some(input) = &handover_input {
+                        input.release_all();
+                    }
+                })
+            })),
             stopping,
             sessions,
             viewers: limits::Viewers::new(self.config.max_clients),

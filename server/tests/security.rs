@@ -148,6 +148,14 @@ async fn the_view_token_views_and_its_input_never_reaches_the_input_thread() {
         panic!("expected an error")
     };
     assert_eq!(code, ErrorCode::ViewOnly);
+    // Nor may it ask for control.
+    view.send(Message::text(r#"{"type":"request_control"}"#))
+        .await
+        .expect("send");
+    let ServerMessage::Error { code, .. } = next_text(&mut view).await else {
+        panic!("expected an error")
+    };
+    assert_eq!(code, ErrorCode::ViewOnly);
 
     let (mut control, hello) = ws_control(&server).await;
     assert_eq!(role_of(&hello), Role::Control);
@@ -346,7 +354,9 @@ async fn input_over_the_rate_is_dropped_with_one_error() {
                     code: ErrorCode::RateLimited,
                     ..
                 } => limited += 1,
-                ServerMessage::Cursor { .. } | ServerMessage::Pointer { .. } => {}
+                ServerMessage::Cursor { .. }
+                | ServerMessage::Pointer { .. }
+                | ServerMessage::Controller { .. } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }

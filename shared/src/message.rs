@@ -159,6 +159,16 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
     },
+    /// A control-token viewer that does not control asks for control. It is granted at
+    /// once when nobody controls or the controller has been idle for the server's
+    /// handoff time (`--handoff-idle`); else the controller is asked
+    /// (`control_requested`), and it passes anyway once the controller stays idle
+    /// that long.
+    RequestControl,
+    /// The controller gives control up: to the viewer that asked for it, if one did,
+    /// else to nobody (the next control-token viewer to ask takes it). Everything the
+    /// controller held down is released first.
+    ReleaseControl,
     /// The client has drawn every frame up to frame `seq` (the frame header's sequence
     /// number; not an input number). The server keeps only a small window of frames in
     /// flight to a client that acks, and measures the link from the ack timing.
@@ -213,6 +223,34 @@ pub enum ServerMessage {
         protocol: u32,
         /// The server's version string.
         server_version: String,
+        /// This connection's session id (`controller` messages name sessions by it).
+        #[serde(default)]
+        id: u64,
+        /// Whether this connection may take control (it came with the control token).
+        #[serde(default)]
+        may_control: bool,
+    },
+    /// The streamed image changed size (the remote screen was resized): the frames
+    /// that follow, a full one first, have the new size, and input maps to it.
+    Resize {
+        /// Width of the streamed image, pixels.
+        width: u32,
+        /// Height of the streamed image, pixels.
+        height: u32,
+    },
+    /// Who controls, to every connection after `hello` and whenever it changes: the
+    /// session id (compare with `hello.id`), or `null` when nobody does.
+    Controller {
+        /// The controlling session.
+        id: Option<u64>,
+    },
+    /// To the controller: session `by` asks for control. `release_control` hands it
+    /// over; it passes anyway after `grant_after_ms` more without input.
+    ControlRequested {
+        /// The asking session.
+        by: u64,
+        /// When it passes without an answer, milliseconds from now.
+        grant_after_ms: u64,
     },
     /// This connection's role changed (for example, it was given control).
     Role {
@@ -379,6 +417,7 @@ impl ClientMessage {
                     ))
                 }
             }
+            ClientMessage::RequestControl | ClientMessage::ReleaseControl => Ok(()),
             ClientMessage::Ack { decode_ms, .. } => match decode_ms {
                 Some(ms) if !ms.is_finite() || *ms < 0.0 => Err(InvalidMessage::new(
                     ErrorCode::OutOfRange,
@@ -411,7 +450,9 @@ impl ClientMessage {
             | ClientMessage::Wheel { seq, .. }
             | ClientMessage::Key { seq, .. }
             | ClientMessage::Text { seq, .. } => *seq,
-            ClientMessage::Ack { .. } => None,
+            ClientMessage::Ack { .. }
+            | ClientMessage::RequestControl
+            | ClientMessage::ReleaseControl => None,
         }
     }
 
@@ -426,13 +467,20 @@ impl ClientMessage {
             | ClientMessage::Wheel { seq, .. }
             | ClientMessage::Key { seq, .. }
             | ClientMessage::Text { seq, .. } => Some(seq),
-            ClientMessage::Ack { .. } => None,
+            ClientMessage::Ack { .. }
+            | ClientMessage::RequestControl
+            | ClientMessage::ReleaseControl => None,
         }
     }
 
-    /// Whether this is input for the desktop (everything but an ack).
+    /// Whether this is input for the desktop (not an ack, not about control).
     pub fn is_input(&self) -> bool {
-        !matches!(self, ClientMessage::Ack { .. })
+        !matches!(
+            self,
+            ClientMessage::Ack { .. }
+                | ClientMessage::RequestControl
+                | ClientMessage::ReleaseControl
+        )
     }
 
     /// Serializes to the JSON text sent on the socket.
@@ -585,6 +633,27 @@ mod tests {
     }
 
     #[test]
+    fn control_requests_are_messages_not_input() {
+        let r = ClientMessage::parse(r#"{"type":"request_control"}"#).expect("parses");
+        assert_eq!(r, ClientMessage::RequestControl);
+        assert!(!r.is_input());
+        let g = ClientMessage::parse(r#"{"type":"release_control"}"#).expect("parses");
+        assert_eq!(g, ClientMessage::ReleaseControl);
+        assert_eq!(g.to_json(), r#"{"type":"release_control"}"#);
+        let asked = ServerMessage::ControlRequested {
+            by: 3,
+            grant_after_ms: 60_000,
+        };
+        assert_eq!(
+            asked.to_json(),
+            r#"{"type":"control_requested","by":3,"grant_after_ms":60000}"#
+        );
+        let c = ServerMessage::Controller { id: None };
+        assert_eq!(c.to_json(), r#"{"type":"controller","id":null}"#);
+        assert_eq!(ServerMessage::parse(&c.to_json()), Ok(c));
+    }
+
+    #[test]
     fn an_ack_names_the_frame_and_is_not_input() {
         let m = ClientMessage::parse(r#"{"type":"ack","seq":42,"decode_ms":3.5}"#).expect("ack");
         assert_eq!(
@@ -620,6 +689,8 @@ mod tests {
             input: true,
             protocol: crate::PROTOCOL_VERSION,
             server_version: "0.1.0".into(),
+            id: 4,
+            may_control: false,
         };
         let json = hello.to_json();
         assert!(json.starts_with(r#"{"type":"hello""#), "{json}");

@@ -35,6 +35,10 @@ const PACKAGES: &[&str] = &[
     // Tests: xterm to type into and read back, setxkbmap for other keyboard layouts.
     "xterm",
     "x11-xkb-utils",
+    // Xvnc: an X server whose RandR resizes (xrandr, in x11-xserver-utils); xclip.
+    "tigervnc-standalone-server",
+    "x11-xserver-utils",
+    "xclip",
     "ffmpeg",
     // ip and tc (shaped links in network namespaces), ss (socket byte counts).
     "iproute2",

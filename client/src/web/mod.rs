@@ -237,6 +237,7 @@ impl App {
                 photon_ms: None,
                 error: None,
                 source_down: None,
+                control: Default::default(),
             },
             error_until_ms: 0.0,
             backoff: Backoff::new(),

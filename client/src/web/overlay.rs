@@ -32,6 +32,7 @@ impl App {
             self.overlay.status.set_text_content(Some(&text));
             s.overlay_text = text;
         }
+        self.refresh_control_button(s);
         let view_only = s.status.role.is_some() && s.status.view_only();
         if self.overlay.badge.hidden() == view_only {
             self.overlay.badge.set_hidden(!view_only);

@@ -40,6 +40,14 @@ impl State {
         }
     }
 
+    /// Sends a message about control (any role, not input: never stamped).
+    pub(super) fn send_control(&self, msg: &ClientMessage) {
+        let Some(ws) = &self.ws else { return };
+        if let Err(e) = ws.send_with_str(&msg.to_json()) {
+            console::warn_2(&JsValue::from_str("deskcast: send failed"), &e);
+        }
+    }
+
     /// Tells the server frame `seq` (and all before it) is drawn: it sends the next
     /// ones only as fast as they are drawn. Any role acks.
     pub(super) fn ack(&self, seq: u64) {
@@ -208,8 +216,15 @@ impl App {
                 role,
                 input,
                 protocol,
+                id,
+                may_control,
                 ..
             } => {
+                s.status.control = crate::stats::Control {
+                    me: id,
+                    may: may_control,
+                    ..Default::default()
+                };
                 if protocol != PROTOCOL_VERSION {
                     s.status.error = Some(format!(
                         "server speaks protocol {protocol}, this page {PROTOCOL_VERSION}; reload the page"
@@ -231,6 +246,8 @@ impl App {
                 if role == Role::View {
                     s.forget_input();
                 }
+                s.status.control.asking = false;
+                s.status.control.asked_by = None;
                 s.status.role = Some(role);
                 self.place_pointer(&s);
             }
@@ -243,6 +260,19 @@ impl App {
                 ..
             } => self.set_cursor(&mut s, (width, height), (hot_x, hot_y), &rgba),
             ServerMessage::Pointer { x, y } => self.set_remote_pointer(&mut s, (x, y)),
+            ServerMessage::Resize { width, height } => {
+                // The remote screen changed size: drop the old picture now; the full
+                // frame that follows repaints it.
+                if s.image != Some((width, height)) {
+                    self.set_image_size(&mut s, width, height);
+                }
+            }
+            ServerMessage::Controller { id } => {
+                s.status.control.holder = id;
+            }
+            ServerMessage::ControlRequested { by, .. } => {
+                s.status.control.asked_by = Some(by);
+            }
             ServerMessage::Source { up, message } => {
                 s.status.source_down = (!up).then_some(message);
             }

@@ -18,6 +18,7 @@ pub(super) struct Tools {
     keys_button: HtmlElement,
     keys_menu: HtmlElement,
     trackpad_button: HtmlElement,
+    control_button: HtmlElement,
 }
 
 impl Tools {
@@ -28,6 +29,7 @@ impl Tools {
             keys_button: element(document, "keys-button")?,
             keys_menu: element(document, "keys-menu")?,
             trackpad_button: element(document, "trackpad-button")?,
+            control_button: element(document, "control-button")?,
         })
     }
 }
@@ -161,6 +163,25 @@ impl App {
         el.set_hidden(false);
     }
 
+    /// Shows what the control button offers now (hidden when nothing).
+    pub(super) fn refresh_control_button(&self, s: &State) {
+        let controlling = s.status.role == Some(deskcast_shared::Role::Control);
+        let connected = s.status.state == crate::stats::ConnState::Connected;
+        let label = s.status.control.button(controlling).filter(|_| connected);
+        let button = &self.tools.control_button;
+        match label {
+            Some(text) => {
+                if button.text_content().as_deref() != Some(text.as_str()) {
+                    button.set_text_content(Some(&text));
+                }
+                let asked = controlling && s.status.control.asked_by.is_some();
+                let _ = button.set_attribute("data-asked", if asked { "true" } else { "false" });
+                button.set_hidden(false);
+            }
+            None => button.set_hidden(true),
+        }
+    }
+
     /// A click in the toolbar.
     pub(super) fn on_tool(&self, e: JsValue) {
         let Some(target) = e
@@ -210,6 +231,17 @@ impl App {
             }
             "fullscreen-button" => self.toggle_fullscreen(),
             "signout-button" => self.sign_out(),
+            "control-button" => {
+                let mut s = self.s.borrow_mut();
+                if s.status.role == Some(deskcast_shared::Role::Control) {
+                    s.send_control(&deskcast_shared::ClientMessage::ReleaseControl);
+                } else if s.status.control.may {
+                    s.send_control(&deskcast_shared::ClientMessage::RequestControl);
+                    s.status.control.asking = true;
+                }
+                drop(s);
+                self.refresh_overlay();
+            }
             _ => {}
         }
     }

@@ -235,6 +235,12 @@ pub trait FrameSource: Send {
     fn jpeg(&mut self) -> Option<Result<Option<bytes::Bytes>, CaptureError>> {
         None
     }
+    /// Whether the source changed size or place (the screen was resized): the
+    /// pipeline then opens it again and follows the new geometry. Asked after each
+    /// damage query.
+    fn reshaped(&mut self) -> bool {
+        false
+    }
     /// Nobody watches any more: let go of what costs while idle (a camera). The next
     /// [`FrameSource::damage`] takes it up again.
     fn pause(&mut self) {}

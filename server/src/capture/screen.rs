@@ -108,6 +108,10 @@ impl FrameSource for ScreenSource {
         }
     }
 
+    fn reshaped(&mut self) -> bool {
+        self.x11.as_ref().is_some_and(X11Capture::reshaped)
+    }
+
     fn lost(&mut self) -> Option<String> {
         let alive = match &self.x11 {
             Some(x11) => x11.alive(),

@@ -17,7 +17,9 @@ use x11rb::connection::Connection;
 use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
-use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, ImageOrder, Window};
+use x11rb::protocol::xproto::{
+    ChangeWindowAttributesAux, ConnectionExt as _, EventMask, ImageFormat, ImageOrder, Window,
+};
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 use x11rb::NONE;
@@ -50,6 +52,10 @@ pub struct X11Capture {
     geometry: Geometry,
     fetch: Fetch,
     tracker: Option<Tracker>,
+    /// The root window's size, to tell a RandR resize (ConfigureNotify) from a move.
+    root_size: (u16, u16),
+    /// The screen changed size since it was opened.
+    reshaped: bool,
 }
 
 /// Which capture path to try.
@@ -93,6 +99,18 @@ impl X11Capture {
             return None;
         }
         let root = screen.root;
+        let root_size = (screen.width_in_pixels, screen.height_in_pixels);
+        // A RandR resize reconfigures the root window: hear of it.
+        let heard = conn
+            .change_window_attributes(
+                root,
+                &ChangeWindowAttributesAux::new().event_mask(EventMask::STRUCTURE_NOTIFY),
+            )
+            .ok()
+            .and_then(|c| c.check().ok());
+        if heard.is_none() {
+            tracing::info!("cannot follow screen resizes (no StructureNotify on the root)");
+        }
         let fetch = match prefer {
             Prefer::Shm => match shm_segments(&conn, geometry) {
                 Ok(segments) => Fetch::Shm(segments),
@@ -116,6 +134,8 @@ impl X11Capture {
             geometry,
             fetch,
             tracker,
+            root_size,
+            reshaped: false,
         })
     }
 
@@ -129,6 +149,12 @@ impl X11Capture {
         }
     }
 
+    /// Whether the screen changed size (a RandR resize) since it was opened: then it
+    /// must be opened again, at its new size.
+    pub fn reshaped(&self) -> bool {
+        self.reshaped
+    }
+
     /// Whether the X server still answers (one round trip).
     pub fn alive(&self) -> bool {
         self.conn
@@ -140,14 +166,23 @@ impl X11Capture {
 
     /// What changed since the last call, in source coordinates.
     pub fn damage(&mut self) -> Result<Damage, CaptureError> {
+        let err = |e: &dyn std::fmt::Display| CaptureError(format!("x11 damage; {e}"));
+        let mut damaged = false;
+        while let Some(event) = self.conn.poll_for_event().map_err(|e| err(&e))? {
+            match event {
+                Event::DamageNotify(_) => damaged = true,
+                Event::ConfigureNotify(c)
+                    if c.window == self.root && (c.width, c.height) != self.root_size =>
+                {
+                    self.reshaped = true;
+                }
+                _ => {}
+            }
+        }
         let Some(t) = self.tracker.as_mut() else {
             return Ok(Damage::All);
         };
-        let err = |e: &dyn std::fmt::Display| CaptureError(format!("x11 damage; {e}"));
-        let mut notified = t.all;
-        while let Some(event) = self.conn.poll_for_event().map_err(|e| err(&e))? {
-            notified |= matches!(event, Event::DamageNotify(_));
-        }
+        let notified = t.all || damaged;
         if !notified {
             return Ok(Damage::Nothing);
         }

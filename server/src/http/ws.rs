@@ -128,6 +128,7 @@ struct SeatGuard {
 
 impl Drop for SeatGuard {
     fn drop(&mut self) {
+        self.app.seat.withdraw(self.id);
         if self.app.seat.holds(self.id) {
             if let Some(input) = &self.app.input {
                 input.release_all();
@@ -212,7 +213,8 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     let role = |c: bool| if c { Role::Control } else { Role::View };
     tracing::info!(id, role = ?role(controlling.load(Ordering::SeqCst)), "viewer connected");
     let mut viewer = app.pipeline.subscribe();
-    let geometry = app.pipeline.geometry();
+    let mut geometry_rx = app.pipeline.geometry_watch();
+    let mut geometry = *geometry_rx.borrow_and_update();
     let (mut sink, mut stream) = socket.split();
     let hello = ServerMessage::Hello {
         width: geometry.width,
@@ -221,8 +223,20 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
         input: app.input.as_ref().is_some_and(Input::available),
         protocol: PROTOCOL_VERSION,
         server_version: env!("CARGO_PKG_VERSION").to_string(),
+        id,
+        may_control,
     };
     if sink.send(text(&hello)).await.is_err() {
+        return;
+    }
+    // Who controls, now and (from the seat watch below) whenever it changes.
+    let mut told_holder = app.seat.watch().borrow().holder;
+    let mut told_asker = None;
+    if sink
+        .send(text(&ServerMessage::Controller { id: told_holder }))
+        .await
+        .is_err()
+    {
         return;
     }
 
@@ -268,16 +282,42 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         break;
                     }
                 }
-                changed = seat.changed(), if may_control && !send_controlling.load(Ordering::SeqCst) => {
+                changed = seat.changed() => {
                     if changed.is_err() {
                         break;
                     }
-                    if seat.borrow_and_update().is_none() && send_seat.try_claim(id) {
-                        send_controlling.store(true, Ordering::SeqCst);
-                        tracing::info!(id, "viewer got control");
-                        if sink.send(text(&ServerMessage::Role { role: Role::Control })).await.is_err() {
+                    let st = *seat.borrow_and_update();
+                    if may_control && st.holder.is_none() {
+                        // Free: the first control session to see it takes it.
+                        send_seat.try_claim(id);
+                    }
+                    let mut news = Vec::new();
+                    let now = send_seat.holds(id);
+                    if now != send_controlling.swap(now, Ordering::SeqCst) {
+                        tracing::info!(id, control = now, "role changed");
+                        news.push(ServerMessage::Role { role: role(now) });
+                    }
+                    let st = *seat.borrow();
+                    if st.holder != told_holder {
+                        told_holder = st.holder;
+                        news.push(ServerMessage::Controller { id: st.holder });
+                    }
+                    if now && st.asked_by.is_some() && st.asked_by != told_asker {
+                        news.push(ServerMessage::ControlRequested {
+                            by: st.asked_by.unwrap_or_default(),
+                            grant_after_ms: send_seat.grant_after().as_millis() as u64,
+                        });
+                    }
+                    told_asker = st.asked_by;
+                    let mut failed = false;
+                    for msg in news {
+                        if sink.send(text(&msg)).await.is_err() {
+                            failed = true;
                             break;
                         }
+                    }
+                    if failed {
+                        break;
                     }
                 }
                 ack = ack_rx.recv() => {
@@ -341,6 +381,19 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         break;
                     }
                 }
+                changed = geometry_rx.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    geometry = *geometry_rx.borrow_and_update();
+                    let resize = ServerMessage::Resize {
+                        width: geometry.width,
+                        height: geometry.height,
+                    };
+                    if sink.send(text(&resize)).await.is_err() {
+                        break;
+                    }
+                }
                 changed = source.changed() => {
                     if changed.is_err() {
                         break;
@@ -351,6 +404,8 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     }
                 }
                 _ = tick.tick() => {
+                    // Asked for control: it passes once the controller stays idle.
+                    send_seat.grant_if_idle(id);
                     flow.tick(Instant::now());
                     if flow.is_acking() {
                         let (bytes, fps) = flow.rates();
@@ -375,7 +430,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
         }
     });
 
-    let (recv_app, recv_controlling) = (app.clone(), controlling.clone());
+    let recv_app = app.clone();
     let mut budget = InputBudget::new(app.max_input_rate, Instant::now());
     let mut held = Held::default();
     let mut pings = InputBudget::new(PINGS_PER_SECOND, Instant::now());
@@ -442,15 +497,31 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         let _ = ack_tx.try_send(frame);
                         None
                     }
+                    Ok(ClientMessage::RequestControl) if !may_control => Some(error(
+                        ErrorCode::ViewOnly,
+                        "control refused; this connection came with the view token",
+                    )),
+                    Ok(ClientMessage::RequestControl) => {
+                        recv_app.seat.request(id);
+                        None
+                    }
+                    Ok(ClientMessage::ReleaseControl) => {
+                        recv_app.seat.release(id);
+                        None
+                    }
                     // Releases of what this client holds skip the rate budget: dropping
                     // one would leave a key held. Any other release is input like any.
                     Ok(m) if held.releases(&m) => {
-                        handle_input(&recv_app, recv_controlling.load(Ordering::SeqCst), m)
+                        handle_input(&recv_app, recv_app.seat.holds(id), m)
                     }
                     Ok(m) => match budget.take(Instant::now()) {
                         Verdict::Accept => {
                             held.accepted(&m);
-                            handle_input(&recv_app, recv_controlling.load(Ordering::SeqCst), m)
+                            let controlling = recv_app.seat.holds(id);
+                            if controlling {
+                                recv_app.seat.touched(id);
+                            }
+                            handle_input(&recv_app, controlling, m)
                         }
                         Verdict::DropAndTell => {
                             tracing::debug!("input over the rate; dropping this burst");

@@ -169,6 +169,58 @@ impl<'a> Engine<'a> {
         self.shared.lock().kicked = true;
     }
 
+    /// Takes `source` (opened anew) in place of the current one, following its
+    /// geometry if that changed; the next update is a full frame.
+    fn adopt(&mut self, source: Box<dyn FrameSource>) {
+        let g = source.geometry();
+        let now = Geometry {
+            x: self.origin.0,
+            y: self.origin.1,
+            width: self.width,
+            height: self.height,
+        };
+        if g != now {
+            tracing::info!(
+                "the source is now {}x{}+{}+{} (was {}x{})",
+                g.width,
+                g.height,
+                g.x,
+                g.y,
+                self.width,
+                self.height
+            );
+            self.width = g.width;
+            self.height = g.height;
+            self.origin = (g.x, g.y);
+            self.tiles = plan::Tiles::new(g.width, g.height);
+            self.deferred = TileSet::new(g.width, g.height);
+            // Nothing of the old size goes out any more.
+            self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+            self.shared.keyframe.send_replace(None);
+            self.shared.whole.send_replace(None);
+            self.shared.lock().catch_ups.clear();
+            self.shared.geometry.send_replace(g);
+        }
+        self.source = source;
+        self.picture = None;
+        self.passed = None;
+        self.shared.lock().kicked = true;
+    }
+
+    /// The screen changed size: open it again at the new one.
+    fn reshape(&mut self) {
+        let Some(reopen) = self.reopen.as_mut() else {
+            return;
+        };
+        match reopen() {
+            Ok(source) => self.adopt(source),
+            Err(e) => {
+                tracing::warn!(cause = %e, "cannot open the resized screen");
+                self.check_lost();
+            }
+        }
+    }
+
     /// While the source is lost, once a second: tries to open it again.
     fn retry(&mut self) {
         let Some(at) = self.down else { return };
@@ -181,23 +233,10 @@ impl<'a> Engine<'a> {
         self.down = Some(Instant::now() + RETRY_EVERY);
         match reopen() {
             Ok(source) => {
-                let g = source.geometry();
-                if (g.width, g.height) != (self.width, self.height) {
-                    let why = format!(
-                        "the source came back at {}x{}, not {}x{}; restart deskcast to follow it",
-                        g.width, g.height, self.width, self.height
-                    );
-                    tracing::warn!("{why}");
-                    self.shared.source.send_replace(SourceState::Down(why));
-                    return;
-                }
                 tracing::info!(backend = source.backend(), "the source is back");
-                self.source = source;
-                self.picture = None;
-                self.passed = None;
+                self.adopt(source);
                 self.down = None;
                 self.shared.source.send_replace(SourceState::Up);
-                self.shared.lock().kicked = true;
             }
             Err(e) => tracing::debug!(cause = %e, "the source is still gone"),
         }
@@ -341,7 +380,12 @@ impl<'a> Engine<'a> {
         let full = Rect::full(self.width, self.height);
         // What may have changed: the areas to capture (whole tiles), and the damage
         // itself, to trim the rectangles sent to what really was drawn.
-        let (areas, damage) = match self.source.damage() {
+        let damaged = self.source.damage();
+        if self.source.reshaped() {
+            self.reshape();
+            return;
+        }
+        let (areas, damage) = match damaged {
             Err(e) => {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 self.log.error("damage query failed", &e);

@@ -144,6 +144,8 @@ struct Shared {
     quality: u8,
     /// Whether the source delivers.
     source: watch::Sender<SourceState>,
+    /// Where the source's pixels sit on the desktop, as it changes (a resize).
+    geometry: watch::Sender<Geometry>,
 }
 
 impl Shared {
@@ -171,7 +173,6 @@ impl Shared {
 /// The shared pipeline. Dropping it stops the threads.
 pub struct Pipeline {
     shared: Arc<Shared>,
-    geometry: Geometry,
     desktop: bool,
     backend: &'static str,
     /// The cursor drawn into whole frames, if any.
@@ -229,6 +230,7 @@ impl Pipeline {
             epoch: AtomicU64::new(0),
             quality: quality.clamp(1, 100),
             source: watch::channel(SourceState::Up).0,
+            geometry: watch::channel(geometry).0,
         });
         let period = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
         let engine_cursor = cursor.clone();
@@ -250,7 +252,6 @@ impl Pipeline {
         );
         Ok(Pipeline {
             shared,
-            geometry,
             desktop,
             backend,
             cursor,
@@ -286,7 +287,7 @@ impl Pipeline {
         let mut st = self.shared.lock();
         st.whole_viewers += 1;
         // The drawn cursor must be where the pointer is now, too.
-        let g = self.geometry;
+        let g = self.geometry();
         let cursor = self.cursor.as_ref().and_then(|c| {
             c.current()
                 .drawn_at((g.x, g.y), g.width, g.height)
@@ -329,9 +330,14 @@ impl Pipeline {
         self.shared.stats.clone()
     }
 
-    /// Where the streamed image sits on the desktop.
+    /// Where the streamed image sits on the desktop now.
     pub fn geometry(&self) -> Geometry {
-        self.geometry
+        *self.shared.geometry.borrow()
+    }
+
+    /// Where the streamed image sits, as it changes (the screen was resized).
+    pub fn geometry_watch(&self) -> watch::Receiver<Geometry> {
+        self.shared.geometry.subscribe()
     }
 
     /// Whether the source is a desktop that takes input.

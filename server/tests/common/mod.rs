@@ -139,13 +139,16 @@ pub async fn next_message(ws: &mut Ws) -> Message {
         .expect("valid message")
 }
 
-/// The next text message, skipping frames and the remote cursor's `cursor` and
-/// `pointer` news (which come whenever the X cursor changes).
+/// The next text message, skipping frames, the remote cursor's `cursor` and
+/// `pointer` news (which come whenever the X cursor changes) and `controller` (who
+/// controls, after `hello` and on every change).
 pub async fn next_text(ws: &mut Ws) -> ServerMessage {
     loop {
         if let Message::Text(t) = next_message(ws).await {
             match ServerMessage::parse(t.as_str()).expect("valid server message") {
-                ServerMessage::Cursor { .. } | ServerMessage::Pointer { .. } => continue,
+                ServerMessage::Cursor { .. }
+                | ServerMessage::Pointer { .. }
+                | ServerMessage::Controller { .. } => continue,
                 other => return other,
             }
         }
@@ -339,25 +342,47 @@ impl Xvfb {
 
     /// Starts Xvfb with extra arguments (`-extension MIT-SHM` turns SHM off).
     pub fn start_with(width: u32, height: u32, extra: &[&str]) -> Xvfb {
+        let screen = format!("{width}x{height}x24");
+        let mut args = vec!["-screen", "0", screen.as_str(), "-nolisten", "tcp"];
+        args.extend_from_slice(extra);
+        Xvfb::spawn("Xvfb", &args, (width, height))
+    }
+
+    /// Starts TigerVNC's `Xvnc` instead: a real X server whose RandR resizes
+    /// (`xrandr -s`) and honours `xrandr --setmonitor`, which Xvfb does not. Its VNC
+    /// port is on the loopback only.
+    pub fn start_xvnc(width: u32, height: u32) -> Xvfb {
+        let geometry = format!("{width}x{height}");
+        let port = peer::free_port().to_string();
+        let args = [
+            "-geometry",
+            geometry.as_str(),
+            "-depth",
+            "24",
+            "-SecurityTypes",
+            "None",
+            "-localhost",
+            "-rfbport",
+            port.as_str(),
+            "-nolisten",
+            "tcp",
+        ];
+        Xvfb::spawn("Xvnc", &args, (width, height))
+    }
+
+    fn spawn(program: &str, args: &[&str], size: (u32, u32)) -> Xvfb {
         use std::io::BufRead as _;
-        // -displayfd: Xvfb picks a free display itself (no races with other test
+        // -displayfd: the server picks a free display itself (no races with other test
         // processes) and writes its number to our pipe once it is ready for clients.
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                &format!("{width}x{height}x24"),
-                "-nolisten",
-                "tcp",
-            ])
-            .args(extra)
+        let (width, height) = size;
+        let mut child = Command::new(program)
+            .args(["-displayfd", "1"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn Xvfb");
-        let stdout = child.stdout.take().expect("Xvfb stdout");
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        let stdout = child.stdout.take().expect("X server stdout");
         let mut line = String::new();
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
@@ -365,7 +390,7 @@ impl Xvfb {
         let n: u32 = line
             .trim()
             .parse()
-            .unwrap_or_else(|_| panic!("Xvfb did not start: {line:?}"));
+            .unwrap_or_else(|_| panic!("{program} did not start: {line:?}"));
         Xvfb {
             display: format!(":{n}"),
             child,

@@ -1,0 +1,295 @@
+//! A session that follows the user (issue 13), on real X servers: control handoff,
+//! and a screen resized with RandR (TigerVNC's Xvnc: Xvfb cannot resize).
+
+mod common;
+
+use std::time::Duration;
+
+use common::xclient::{TestWindow, XEvent};
+use common::*;
+use deskcast_shared::{FrameHeader, Role, ServerMessage};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// DISPLAY is process-wide: one test at a time in this binary.
+static DISPLAY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn send(ws: &mut Ws, json: &str) {
+    ws.send(Message::text(json)).await.expect("send");
+}
+
+/// The next text message `want` accepts, within `limit`.
+async fn wait_for(
+    ws: &mut Ws,
+    limit: Duration,
+    want: impl Fn(&ServerMessage) -> bool,
+) -> Option<ServerMessage> {
+    tokio::time::timeout(limit, async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                if let Ok(msg) = ServerMessage::parse(t.as_str()) {
+                    if want(&msg) {
+                        return Some(msg);
+                    }
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+fn role_is(role: Role) -> impl Fn(&ServerMessage) -> bool {
+    move |m| matches!(m, ServerMessage::Role { role: r } if *r == role)
+}
+
+fn ids(hello: &ServerMessage) -> (u64, Role) {
+    match hello {
+        ServerMessage::Hello { id, role, .. } => (*id, *role),
+        other => panic!("expected hello, got {other:?}"),
+    }
+}
+
+fn shift_up(e: &XEvent) -> bool {
+    matches!(
+        e,
+        XEvent::Key {
+            keysym: 0xffe1,
+            down: false
+        }
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_granted_by_the_controller_swaps_roles_and_releases_its_shift() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    if !have("Xvfb") {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, 0x3366cc, false);
+    let server = TestServer::start(screen_config()).await;
+    let (mut a, hello_a) = ws_connect(&server).await;
+    let (mut b, hello_b) = ws_connect(&server).await;
+    let (id_a, role_a) = ids(&hello_a);
+    let (id_b, role_b) = ids(&hello_b);
+    assert_eq!((role_a, role_b), (Role::Control, Role::View));
+    assert!(matches!(
+        hello_b,
+        ServerMessage::Hello {
+            may_control: true,
+            ..
+        }
+    ));
+    // Everyone hears who controls.
+    let told = wait_for(&mut b, Duration::from_secs(2), |m| {
+        matches!(m, ServerMessage::Controller { .. })
+    })
+    .await;
+    assert_eq!(told, Some(ServerMessage::Controller { id: Some(id_a) }));
+    // A holds Shift; B asks; A is asked.
+    send(&mut a, r#"{"type":"key","code":"ShiftLeft","down":true}"#).await;
+    window.wait_for(Duration::from_secs(5), |e| {
+        e.iter().any(|e| {
+            matches!(
+                e,
+                XEvent::Key {
+                    keysym: 0xffe1,
+                    down: true
+                }
+            )
+        })
+    });
+    send(&mut b, r#"{"type":"request_control"}"#).await;
+    let asked = wait_for(&mut a, Duration::from_secs(3), |m| {
+        matches!(m, ServerMessage::ControlRequested { .. })
+    })
+    .await;
+    assert!(
+        matches!(asked, Some(ServerMessage::ControlRequested { by, .. }) if by == id_b),
+        "{asked:?}"
+    );
+    // A grants: the roles swap, and A's Shift is let go of on X.
+    window.clear();
+    send(&mut a, r#"{"type":"release_control"}"#).await;
+    assert!(
+        wait_for(&mut b, Duration::from_secs(3), role_is(Role::Control))
+            .await
+            .is_some()
+    );
+    assert!(
+        wait_for(&mut a, Duration::from_secs(3), role_is(Role::View))
+            .await
+            .is_some()
+    );
+    let ev = window.wait_for(Duration::from_secs(3), |e| e.iter().any(shift_up));
+    assert!(
+        ev.iter().any(shift_up),
+        "A's Shift released at the handover: {ev:?}"
+    );
+    // A's input is refused now; B's lands.
+    send(&mut a, r#"{"type":"click","x":0.5,"y":0.5}"#).await;
+    let refused = wait_for(&mut a, Duration::from_secs(3), |m| {
+        matches!(m, ServerMessage::Error { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Some(ServerMessage::Error {
+                code: deskcast_shared::ErrorCode::ViewOnly,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    window.clear();
+    send(&mut b, r#"{"type":"click","x":0.5,"y":0.5}"#).await;
+    let ev = window.wait_for(Duration::from_secs(3), |e| {
+        e.iter().any(|e| matches!(e, XEvent::Press { .. }))
+    });
+    assert!(
+        ev.iter().any(|e| matches!(e, XEvent::Press { .. })),
+        "{ev:?}"
+    );
+    drop(x);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_controller_loses_control_to_a_request_without_answering() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    if !have("Xvfb") {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    std::env::set_var("DISPLAY", &x.display);
+    let mut config = screen_config();
+    config.handoff_idle = Duration::from_secs(1);
+    let server = TestServer::start(config).await;
+    let (mut a, _) = ws_connect(&server).await;
+    let (mut b, _) = ws_connect(&server).await;
+    // A moves, then says nothing more.
+    send(&mut a, r#"{"type":"move","x":0.2,"y":0.2}"#).await;
+    send(&mut b, r#"{"type":"request_control"}"#).await;
+    let asked = wait_for(&mut a, Duration::from_secs(2), |m| {
+        matches!(m, ServerMessage::ControlRequested { .. })
+    })
+    .await;
+    assert!(asked.is_some(), "A was asked first");
+    assert!(
+        wait_for(&mut b, Duration::from_secs(4), role_is(Role::Control))
+            .await
+            .is_some(),
+        "B gets control once A stayed idle"
+    );
+    assert!(
+        wait_for(&mut a, Duration::from_secs(2), role_is(Role::View))
+            .await
+            .is_some()
+    );
+    drop(x);
+}
+
+/// The rectangles of the next frame whose screen size is `size`, within `limit`.
+async fn frame_of_size(ws: &mut Ws, size: (u32, u32), limit: Duration) -> Option<Vec<FrameHeader>> {
+    tokio::time::timeout(limit, async {
+        let mut rects = Vec::new();
+        loop {
+            let msg = next_frame(ws).await;
+            let (h, _) = FrameHeader::decode(&msg).expect("a frame header");
+            if (h.screen_width, h.screen_height) != size {
+                rects.clear();
+                continue;
+            }
+            rects.push(h);
+            if h.is_last() {
+                return rects;
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// Clicks the middle of the image and returns where the X server saw the press.
+async fn click_middle(ws: &mut Ws, window: &TestWindow) -> Option<(i16, i16)> {
+    window.clear();
+    send(ws, r#"{"type":"click","x":0.5,"y":0.5}"#).await;
+    let ev = window.wait_for(Duration::from_secs(5), |e| {
+        e.iter().any(|e| matches!(e, XEvent::Press { .. }))
+    });
+    ev.iter().find_map(|e| match e {
+        XEvent::Press { x, y, .. } => Some((*x, *y)),
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_randr_resize_is_followed_by_viewers_frames_snapshots_and_input() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    if !have("Xvnc") || !have("xrandr") {
+        return;
+    }
+    let x = Xvfb::start_xvnc(1920, 1080);
+    std::env::set_var("DISPLAY", &x.display);
+    let window = TestWindow::open(&x.display, 0x3366cc, false);
+    let server = TestServer::start(screen_config()).await;
+    let (mut ws, hello) = ws_connect(&server).await;
+    assert!(
+        matches!(
+            hello,
+            ServerMessage::Hello {
+                width: 1920,
+                height: 1080,
+                ..
+            }
+        ),
+        "{hello:?}"
+    );
+    next_frame(&mut ws).await;
+    for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
+        x.run("xrandr", &["-s", &format!("{w}x{h}")]);
+        let t0 = std::time::Instant::now();
+        let told = wait_for(&mut ws, Duration::from_secs(2), |m| {
+            matches!(m, ServerMessage::Resize { .. })
+        })
+        .await;
+        assert_eq!(
+            told,
+            Some(ServerMessage::Resize {
+                width: w,
+                height: h
+            }),
+            "viewers hear the new size within 2 s"
+        );
+        eprintln!("{w}x{h} told after {:?}", t0.elapsed());
+        let full = frame_of_size(&mut ws, (w, h), Duration::from_secs(2))
+            .await
+            .expect("frames of the new size");
+        assert!(
+            full.iter().all(FrameHeader::is_key),
+            "a full frame first: {full:?}"
+        );
+        let covered: u64 = full
+            .iter()
+            .map(|r| u64::from(r.width) * u64::from(r.height))
+            .sum();
+        assert_eq!(
+            covered,
+            u64::from(w) * u64::from(h),
+            "the whole new screen: {full:?}"
+        );
+        let (_, _, jpeg) = http_get(server.addr, "/snapshot.jpg", &[]).await;
+        let (sw, sh, _) = decode_rgb(&jpeg);
+        assert_eq!((sw as u32, sh as u32), (w, h), "whole frames follow too");
+        let at = click_middle(&mut ws, &window).await.expect("a press on X");
+        let want = ((w / 2) as i16, (h / 2) as i16);
+        assert!(
+            (at.0 - want.0).abs() <= 1 && (at.1 - want.1).abs() <= 1,
+            "(0.5, 0.5) lands at {at:?}, want {want:?}"
+        );
+    }
+}
