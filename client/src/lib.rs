@@ -14,6 +14,7 @@
 //! The DOM glue (`web`, `wasm32` only) wires those to the page: the socket, the
 //! canvas, the listeners and the overlay. It holds no logic worth testing by itself.
 
+pub mod clipboard;
 pub mod connect;
 pub mod cursor;
 pub mod frames;

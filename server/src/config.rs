@@ -99,6 +99,16 @@ pub struct Args {
     #[arg(long, default_value_t = 60)]
     pub handoff_idle: u64,
 
+    /// Send the remote clipboard to view-only viewers too (by default only the
+    /// controller gets it).
+    #[arg(long)]
+    pub view_clipboard: bool,
+
+    /// Also follow the X PRIMARY selection (what is selected), not only CLIPBOARD
+    /// (what is copied).
+    #[arg(long)]
+    pub clipboard_primary: bool,
+
     /// List the cameras with their modes, and exit.
     #[arg(long)]
     pub list_cameras: bool,
@@ -243,6 +253,10 @@ pub struct Config {
     pub double_click: Duration,
     /// How long a controller may stay idle before a request takes control from it.
     pub handoff_idle: Duration,
+    /// Viewers get the remote clipboard too (`--view-clipboard`).
+    pub view_clipboard: bool,
+    /// Follow PRIMARY as well as CLIPBOARD (`--clipboard-primary`).
+    pub clipboard_primary: bool,
     /// Draw the remote cursor into whole frames (`/video_feed`, `/snapshot.jpg`).
     pub draw_cursor: bool,
     /// TLS, when on.
@@ -278,6 +292,8 @@ impl Config {
             max_input_rate: 400,
             double_click: crate::input::DESKTOP_DOUBLE_CLICK,
             handoff_idle: crate::control::DEFAULT_HANDOFF_IDLE,
+            view_clipboard: false,
+            clipboard_primary: false,
             draw_cursor: true,
             tls: None,
             unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,
@@ -414,6 +430,8 @@ impl TryFrom<Args> for Config {
             max_input_rate: a.max_input_rate,
             double_click: Duration::from_millis(u64::from(a.double_click_ms)),
             handoff_idle: Duration::from_secs(a.handoff_idle),
+            view_clipboard: a.view_clipboard,
+            clipboard_primary: a.clipboard_primary,
             draw_cursor: !a.no_cursor,
             tls,
             unauthenticated_timeout: UNAUTHENTICATED_TIMEOUT,

@@ -494,7 +494,8 @@ impl Desktop {
             // Not input: the socket handles these and never sends them here.
             ClientMessage::Ack { .. }
             | ClientMessage::RequestControl
-            | ClientMessage::ReleaseControl => Ok(()),
+            | ClientMessage::ReleaseControl
+            | ClientMessage::Clipboard { .. } => Ok(()),
         }
     }
 

@@ -20,6 +20,7 @@
 mod announce;
 pub mod auth;
 pub mod capture;
+pub mod clipboard;
 pub mod config;
 pub mod control;
 pub mod cursor;
@@ -52,6 +53,7 @@ use crate::pipeline::{Pipeline, Stats};
 pub struct App {
     pipeline: Arc<Pipeline>,
     input: Option<Input>,
+    clipboard: Option<Arc<clipboard::Clipboard>>,
     cursor: Option<Arc<cursor::Watcher>>,
     config: Config,
 }
@@ -87,9 +89,15 @@ impl App {
         } else {
             None
         };
+        let clipboard = if desktop {
+            clipboard::Clipboard::start(config.clipboard_primary).map(Arc::new)
+        } else {
+            None
+        };
         Ok(App {
             pipeline: Arc::new(pipeline),
             input,
+            clipboard,
             cursor,
             config: config.clone(),
         })
@@ -171,6 +179,8 @@ impl App {
             viewers: limits::Viewers::new(self.config.max_clients),
             max_input_rate: self.config.max_input_rate,
             quality: self.config.quality,
+            clipboard: self.clipboard,
+            view_clipboard: self.config.view_clipboard,
         };
         let guard = http::Guard::new(&self.config, local, tls, http::CSP_SCRIPT_HASHES);
         (http::router(state, Arc::new(guard)), stop_tx)

@@ -561,3 +561,45 @@ async fn a_view_only_page_draws_the_remote_pointer_where_it_is() {
     drop(window);
     drop(x);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clipboard_reaches_the_page_and_a_paste_in_the_page_reaches_the_desktop() {
+    if !(have("Xvfb") & have("chromium") & have("chromedriver") & have("xclip")) {
+        return;
+    }
+    let _turn = DISPLAY.lock().await;
+    let (x, _window) = desktop();
+    let server = TestServer::start(screen_config()).await;
+    let (browser, layout, image) = open_page(&server).await;
+    // Copied on the desktop: the page has it (in its clipboard panel at least).
+    x.copy("copied on the desktop");
+    let shown = browser
+        .wait_for(
+            Duration::from_secs(5),
+            "return document.getElementById('clipboard-text').value === 'copied on the desktop' || null",
+        )
+        .await;
+    assert!(shown.is_some(), "the page got the remote clipboard");
+    // A paste in the page (the keyboard has focus after a press on the screen): the
+    // desktop's clipboard holds what was pasted.
+    let (cx, cy) = layout.css(image.at(0.5, 0.5));
+    browser.click((cx.round(), cy.round()), 0).await;
+    browser
+        .execute(
+            "const dt = new DataTransfer(); dt.setData('text/plain', arguments[0]); \
+             document.getElementById('keyboard').dispatchEvent(new ClipboardEvent('paste', \
+             {clipboardData: dt, bubbles: true, cancelable: true})); return true;",
+            json!(["pasted in the page ✓"]),
+        )
+        .await;
+    let mut pasted = String::new();
+    for _ in 0..60 {
+        pasted = x.clipboard();
+        if pasted == "pasted in the page ✓" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pasted, "pasted in the page ✓");
+    browser.close().await;
+}

@@ -293,3 +293,110 @@ async fn a_randr_resize_is_followed_by_viewers_frames_snapshots_and_input() {
         );
     }
 }
+
+fn clipboard_text(m: &ServerMessage) -> Option<&str> {
+    match m {
+        ServerMessage::Clipboard { text } => Some(text),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clipboard_goes_both_ways_for_the_controller_only_and_has_a_limit() {
+    let _lock = DISPLAY_LOCK.lock().await;
+    if !have("Xvfb") || !have("xclip") {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    std::env::set_var("DISPLAY", &x.display);
+    let server = TestServer::start(screen_config()).await;
+    let (mut control, _) = ws_connect(&server).await;
+    let (mut view, _) = ws_connect(&server).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Copied on the desktop: the controller gets it, the viewer does not.
+    x.copy("copied on the desktop ✓");
+    let got = wait_for(&mut control, Duration::from_secs(3), |m| {
+        clipboard_text(m).is_some()
+    })
+    .await;
+    assert_eq!(
+        got.as_ref().and_then(clipboard_text),
+        Some("copied on the desktop ✓")
+    );
+    let leaked = wait_for(&mut view, Duration::from_secs(1), |m| {
+        clipboard_text(m).is_some()
+    })
+    .await;
+    assert!(
+        leaked.is_none(),
+        "a view-role viewer gets nothing: {leaked:?}"
+    );
+
+    // Pasted in the page, in two pieces: Ctrl+V on the desktop gets the whole text,
+    // and it does not come back as a clipboard change.
+    send(
+        &mut control,
+        r#"{"type":"clipboard","text":"pasted from ","more":true}"#,
+    )
+    .await;
+    send(&mut control, r#"{"type":"clipboard","text":"the browser"}"#).await;
+    let mut pasted = String::new();
+    for _ in 0..50 {
+        pasted = x.clipboard();
+        if pasted == "pasted from the browser" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pasted, "pasted from the browser");
+    let echoed = wait_for(&mut control, Duration::from_secs(1), |m| {
+        clipboard_text(m).is_some()
+    })
+    .await;
+    assert!(echoed.is_none(), "no echo: {echoed:?}");
+
+    // 2 MiB is refused with an error; the desktop keeps what it had.
+    let piece = "x".repeat(3000);
+    let json = format!(r#"{{"type":"clipboard","text":"{piece}","more":true}}"#);
+    for _ in 0..(2 * 1024 * 1024 / 3000) {
+        control
+            .send(Message::text(json.clone()))
+            .await
+            .expect("send");
+    }
+    send(&mut control, r#"{"type":"clipboard","text":"end"}"#).await;
+    let refused = wait_for(&mut control, Duration::from_secs(5), |m| {
+        matches!(m, ServerMessage::Error { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Some(ServerMessage::Error {
+                code: deskcast_shared::ErrorCode::TooLarge,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(x.clipboard(), "pasted from the browser");
+    // The viewer may not set it.
+    send(&mut view, r#"{"type":"clipboard","text":"not mine"}"#).await;
+    let refused = wait_for(&mut view, Duration::from_secs(3), |m| {
+        matches!(m, ServerMessage::Error { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Some(ServerMessage::Error {
+                code: deskcast_shared::ErrorCode::ViewOnly,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(x.clipboard(), "pasted from the browser");
+}

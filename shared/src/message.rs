@@ -159,6 +159,16 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
     },
+    /// Text for the remote clipboard, from the controller (Ctrl+V on the desktop then
+    /// pastes it). A text longer than one message allows comes in pieces, each but the
+    /// last with `more: true`; together at most 1 MiB of UTF-8.
+    Clipboard {
+        /// This piece of the text.
+        text: String,
+        /// More pieces of the same text follow.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
+    },
     /// A control-token viewer that does not control asks for control. It is granted at
     /// once when nobody controls or the controller has been idle for the server's
     /// handoff time (`--handoff-idle`); else the controller is asked
@@ -229,6 +239,12 @@ pub enum ServerMessage {
         /// Whether this connection may take control (it came with the control token).
         #[serde(default)]
         may_control: bool,
+    },
+    /// The remote clipboard's text, when it changes (and after `hello`), to the
+    /// controller (and to viewers with `--view-clipboard`).
+    Clipboard {
+        /// The text.
+        text: String,
     },
     /// The streamed image changed size (the remote screen was resized): the frames
     /// that follow, a full one first, have the new size, and input maps to it.
@@ -417,7 +433,9 @@ impl ClientMessage {
                     ))
                 }
             }
-            ClientMessage::RequestControl | ClientMessage::ReleaseControl => Ok(()),
+            ClientMessage::RequestControl
+            | ClientMessage::ReleaseControl
+            | ClientMessage::Clipboard { .. } => Ok(()),
             ClientMessage::Ack { decode_ms, .. } => match decode_ms {
                 Some(ms) if !ms.is_finite() || *ms < 0.0 => Err(InvalidMessage::new(
                     ErrorCode::OutOfRange,
@@ -452,7 +470,8 @@ impl ClientMessage {
             | ClientMessage::Text { seq, .. } => *seq,
             ClientMessage::Ack { .. }
             | ClientMessage::RequestControl
-            | ClientMessage::ReleaseControl => None,
+            | ClientMessage::ReleaseControl
+            | ClientMessage::Clipboard { .. } => None,
         }
     }
 
@@ -469,7 +488,8 @@ impl ClientMessage {
             | ClientMessage::Text { seq, .. } => Some(seq),
             ClientMessage::Ack { .. }
             | ClientMessage::RequestControl
-            | ClientMessage::ReleaseControl => None,
+            | ClientMessage::ReleaseControl
+            | ClientMessage::Clipboard { .. } => None,
         }
     }
 
@@ -480,6 +500,7 @@ impl ClientMessage {
             ClientMessage::Ack { .. }
                 | ClientMessage::RequestControl
                 | ClientMessage::ReleaseControl
+                | ClientMessage::Clipboard { .. }
         )
     }
 
@@ -648,6 +669,14 @@ mod tests {
             asked.to_json(),
             r#"{"type":"control_requested","by":3,"grant_after_ms":60000}"#
         );
+        let piece = ClientMessage::parse(r#"{"type":"clipboard","text":"héllo","more":true}"#)
+            .expect("parses");
+        assert!(!piece.is_input());
+        let last = ClientMessage::Clipboard {
+            text: "x".into(),
+            more: false,
+        };
+        assert_eq!(last.to_json(), r#"{"type":"clipboard","text":"x"}"#);
         let c = ServerMessage::Controller { id: None };
         assert_eq!(c.to_json(), r#"{"type":"controller","id":null}"#);
         assert_eq!(ServerMessage::parse(&c.to_json()), Ok(c));

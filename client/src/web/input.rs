@@ -219,11 +219,17 @@ impl App {
         if s.keyboard.swallows(&ev) {
             e.prevent_default();
         } else if let Some(msg) = s.keyboard.down(&ev) {
-            e.prevent_default();
             // Moves waiting for the next frame go first: events keep the user's order.
             let mut msgs = s.gestures.frame();
             msgs.push(msg);
-            s.send(msgs);
+            if crate::clipboard::is_paste(&ev) {
+                // Let the browser paste: its text goes to the remote clipboard first,
+                // then these keys paste it there.
+                self.hold_paste(&mut s, msgs);
+            } else {
+                e.prevent_default();
+                s.send(msgs);
+            }
         }
     }
 
@@ -243,7 +249,12 @@ impl App {
             e.prevent_default();
             let mut msgs = s.gestures.frame();
             msgs.push(msg);
-            s.send(msgs);
+            if s.held_paste.is_empty() {
+                s.send(msgs);
+            } else {
+                // After the held paste keys, in order.
+                self.hold_paste(&mut s, msgs);
+            }
         }
     }
 

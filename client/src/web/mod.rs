@@ -14,6 +14,7 @@
 //! `into_js_value` (the page's GC owns it) and holds only a `Weak` to the app, so no
 //! closure is ever created per message or per connection.
 
+mod clipboard;
 mod input;
 mod overlay;
 mod screen;
@@ -117,6 +118,8 @@ struct Callbacks {
     composition_end: Function,
     input: Function,
     blur: Function,
+    paste: Function,
+    paste_timer: Function,
     context_menu: Function,
 }
 
@@ -149,6 +152,9 @@ struct State {
     cursor: Option<CursorLook>,
     /// Where the remote pointer is (view-only connections are told).
     remote_pointer: Option<(f64, f64)>,
+    /// Keys of a paste shortcut, waiting for the browser's `paste` event.
+    held_paste: Vec<deskcast_shared::ClientMessage>,
+    paste_timer: Option<i32>,
 }
 
 /// The browser client: the page's elements, its callbacks and its state.
@@ -258,6 +264,8 @@ impl App {
             overlay_text: String::new(),
             cursor: None,
             remote_pointer: None,
+            held_paste: Vec::new(),
+            paste_timer: None,
         };
         Ok(Rc::new_cyclic(|weak| App {
             js: Callbacks {
@@ -284,6 +292,8 @@ impl App {
                 composition_end: callback(weak, App::on_composition_end),
                 input: callback(weak, App::on_input),
                 blur: callback(weak, App::on_blur),
+                paste: callback(weak, App::on_paste),
+                paste_timer: callback(weak, App::on_paste_timer),
                 context_menu: callback(weak, |_, e| {
                     if let Some(e) = e.dyn_ref::<web_sys::Event>() {
                         e.prevent_default();
@@ -324,6 +334,8 @@ impl App {
         listen(keyboard, "compositionend", &js.composition_end, true)?;
         listen(keyboard, "input", &js.input, true)?;
         listen(keyboard, "blur", &js.blur, true)?;
+        // Not passive: the pasted text goes to the remote clipboard, not the textarea.
+        listen(keyboard, "paste", &js.paste, false)?;
         let tools: &EventTarget = self.tools.bar.as_ref();
         listen(tools, "click", &js.tool, true)?;
         self.window

@@ -19,6 +19,9 @@ pub(super) struct Tools {
     keys_menu: HtmlElement,
     trackpad_button: HtmlElement,
     control_button: HtmlElement,
+    pub(super) clipboard_button: HtmlElement,
+    pub(super) clipboard_panel: HtmlElement,
+    pub(super) clipboard_text: web_sys::HtmlTextAreaElement,
 }
 
 impl Tools {
@@ -30,6 +33,9 @@ impl Tools {
             keys_menu: element(document, "keys-menu")?,
             trackpad_button: element(document, "trackpad-button")?,
             control_button: element(document, "control-button")?,
+            clipboard_button: element(document, "clipboard-button")?,
+            clipboard_panel: element(document, "clipboard-panel")?,
+            clipboard_text: element(document, "clipboard-text")?,
         })
     }
 }
@@ -231,6 +237,7 @@ impl App {
             }
             "fullscreen-button" => self.toggle_fullscreen(),
             "signout-button" => self.sign_out(),
+            id @ ("clipboard-button" | "clipboard-send") => self.on_clipboard_tool(id),
             "control-button" => {
                 let mut s = self.s.borrow_mut();
                 if s.status.role == Some(deskcast_shared::Role::Control) {

@@ -43,6 +43,10 @@ pub struct AppState {
     pub max_input_rate: u32,
     /// The stream's JPEG quality (`--quality`): where each viewer's quality starts.
     pub quality: u8,
+    /// The desktop's clipboard; `None` when not an X desktop.
+    pub clipboard: Option<Arc<crate::clipboard::Clipboard>>,
+    /// Viewers get the clipboard too (`--view-clipboard`), not only the controller.
+    pub view_clipboard: bool,
 }
 
 impl AppState {

@@ -185,6 +185,70 @@ impl SentCursor {
     }
 }
 
+/// Resolves when the clipboard changed (`true`) or its thread stopped (`false`); never
+/// without a clipboard.
+async fn clipboard_changed(
+    rx: &mut Option<watch::Receiver<Option<crate::clipboard::Text>>>,
+) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// A clipboard text arriving in pieces from the client.
+#[derive(Default)]
+struct Paste {
+    text: String,
+    /// The text went over the limit: the rest of its pieces are dropped.
+    refused: bool,
+}
+
+impl Paste {
+    /// Takes one piece; the last one sets the desktop's clipboard. Returns the error
+    /// to send, if any.
+    fn piece(
+        &mut self,
+        app: &AppState,
+        controlling: bool,
+        text: &str,
+        more: bool,
+    ) -> Option<Message> {
+        let Some(clipboard) = &app.clipboard else {
+            return Some(error(
+                ErrorCode::NoDesktop,
+                "clipboard refused; this source is not an X desktop",
+            ));
+        };
+        if !controlling {
+            return Some(error(
+                ErrorCode::ViewOnly,
+                "clipboard refused; only the controller sets the remote clipboard",
+            ));
+        }
+        let mut reply = None;
+        if !self.refused {
+            if self.text.len() + text.len() > crate::clipboard::MAX_BYTES {
+                self.refused = true;
+                self.text = String::new();
+                reply = Some(error(
+                    ErrorCode::TooLarge,
+                    "clipboard refused; the text is over 1 MiB",
+                ));
+            } else {
+                self.text.push_str(text);
+            }
+        }
+        if !more {
+            if !std::mem::take(&mut self.refused) {
+                clipboard.set(std::mem::take(&mut self.text));
+            }
+            self.text = String::new();
+        }
+        reply
+    }
+}
+
 /// Whether a message lets go of something held: it must never be dropped.
 fn is_release(msg: &ClientMessage) -> bool {
     matches!(
@@ -252,6 +316,15 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
         rx.mark_changed();
     }
     let mut sent_cursor = SentCursor::default();
+    // The remote clipboard: to the controller, and to viewers with --view-clipboard.
+    let mut clip = app.clipboard.as_ref().map(|c| c.watch());
+    if let Some(rx) = clip.as_mut() {
+        if rx.borrow().is_some() {
+            rx.mark_changed();
+        }
+    }
+    let view_clipboard = app.view_clipboard;
+    let mut sent_clip = 0u64;
     let mut source = app.pipeline.source_state();
     if !source.borrow().is_up() {
         // A viewer joining while the source is down hears why right after `hello`.
@@ -296,6 +369,12 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     if now != send_controlling.swap(now, Ordering::SeqCst) {
                         tracing::info!(id, control = now, "role changed");
                         news.push(ServerMessage::Role { role: role(now) });
+                        if now {
+                            // The new controller gets the clipboard as it is.
+                            if let Some(rx) = clip.as_mut() {
+                                rx.mark_changed();
+                            }
+                        }
                     }
                     let st = *seat.borrow();
                     if st.holder != told_holder {
@@ -381,6 +460,22 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         break;
                     }
                 }
+                changed = clipboard_changed(&mut clip) => {
+                    if !changed {
+                        clip = None;
+                        continue;
+                    }
+                    let Some(rx) = clip.as_mut() else { continue };
+                    let latest = rx.borrow_and_update().clone();
+                    let allowed = view_clipboard || send_controlling.load(Ordering::SeqCst);
+                    if let Some(t) = latest.filter(|t| allowed && t.serial != sent_clip) {
+                        sent_clip = t.serial;
+                        let msg = ServerMessage::Clipboard { text: t.text.to_string() };
+                        if sink.send(text(&msg)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
                 changed = geometry_rx.changed() => {
                     if changed.is_err() {
                         break;
@@ -434,6 +529,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     let mut budget = InputBudget::new(app.max_input_rate, Instant::now());
     let mut held = Held::default();
     let mut pings = InputBudget::new(PINGS_PER_SECOND, Instant::now());
+    let mut paste = Paste::default();
     let mut recv_task = tokio::spawn(async move {
         // The client's own pings do not count as signs of life: only its pongs and
         // its messages do (a client that only pings and never reads is not alive).
@@ -496,6 +592,9 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     Ok(ClientMessage::Ack { frame, .. }) => {
                         let _ = ack_tx.try_send(frame);
                         None
+                    }
+                    Ok(ClientMessage::Clipboard { text, more }) => {
+                        paste.piece(&recv_app, recv_app.seat.holds(id), &text, more)
                     }
                     Ok(ClientMessage::RequestControl) if !may_control => Some(error(
                         ErrorCode::ViewOnly,

@@ -439,6 +439,35 @@ impl Xvfb {
         self.child.id()
     }
 
+    /// Copies `text` on this desktop, as an app would (xclip stays as its owner).
+    pub fn copy(&self, text: &str) {
+        use std::io::Write as _;
+        let mut child = Command::new("xclip")
+            .args(["-i", "-selection", "clipboard"])
+            .env("DISPLAY", &self.display)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("run xclip");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write");
+        child.wait().expect("xclip forks and exits");
+    }
+
+    /// What Ctrl+V would paste on this desktop: `xclip -o -selection clipboard`.
+    pub fn clipboard(&self) -> String {
+        let out = Command::new("xclip")
+            .args(["-o", "-selection", "clipboard"])
+            .env("DISPLAY", &self.display)
+            .output()
+            .expect("run xclip");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// Runs an X client against this display and asserts it succeeded.
     pub fn run(&self, program: &str, args: &[&str]) {
         let status = Command::new(program)
