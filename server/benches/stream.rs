@@ -620,7 +620,10 @@ fn micro(display: &str) {
     ] {
         std::env::set_var("DESKCAST_CAPTURE", env);
         std::env::set_var("DISPLAY", display);
-        let mut source = capture::open(&SourceSpec::Screen { monitor: 0 }).expect("screen");
+        let mut source = capture::open(&SourceSpec::Screen {
+            monitor: deskcast_server::capture::monitors::MonitorChoice::Index(0),
+        })
+        .expect("screen");
         if let Err(e) = source.capture(&[full]) {
             println!("| capture, {path} ({}) | failed: {e} |", source.backend());
             continue;

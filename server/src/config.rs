@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::auth::Tokens;
 use crate::capture::camera::{CameraSpec, Wanted};
+use crate::capture::monitors::MonitorChoice;
 use crate::error::StartError;
 
 /// What to stream.
@@ -72,9 +73,14 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = SourceKind::Screen)]
     pub source: SourceKind,
 
-    /// Which monitor to stream with `--source screen` (0 = the first xcap lists).
-    #[arg(long, default_value_t = 0)]
-    pub monitor: usize,
+    /// Which monitor to stream with `--source screen`: its index in `--list-monitors`,
+    /// or `all` for every monitor as one picture.
+    #[arg(long, default_value = "0")]
+    pub monitor: MonitorChoice,
+
+    /// List the desktop's monitors, and exit.
+    #[arg(long)]
+    pub list_monitors: bool,
 
     /// Size of the test pattern with `--source pattern`, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720")]
@@ -204,10 +210,10 @@ pub enum TlsSource {
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
-    /// A monitor of the desktop, by index.
+    /// A monitor of the desktop.
     Screen {
-        /// Index in xcap's monitor list.
-        monitor: usize,
+        /// Which (see `--list-monitors`).
+        monitor: MonitorChoice,
     },
     /// The synthetic test pattern.
     Pattern {

@@ -16,8 +16,8 @@ pub enum StartError {
     /// The display is there but the monitor could not be opened.
     #[error("cannot open monitor {monitor}; {detail}. List: {available}")]
     Monitor {
-        /// The requested index.
-        monitor: usize,
+        /// The requested monitor.
+        monitor: String,
         /// What went wrong.
         detail: String,
         /// The monitors that exist.

@@ -495,7 +495,8 @@ impl Desktop {
             ClientMessage::Ack { .. }
             | ClientMessage::RequestControl
             | ClientMessage::ReleaseControl
-            | ClientMessage::Clipboard { .. } => Ok(()),
+            | ClientMessage::Clipboard { .. }
+            | ClientMessage::Monitor { .. } => Ok(()),
         }
     }
 

@@ -54,6 +54,7 @@ pub struct App {
     pipeline: Arc<Pipeline>,
     input: Option<Input>,
     clipboard: Option<Arc<clipboard::Clipboard>>,
+    monitors: Option<Arc<capture::monitors::Switcher>>,
     cursor: Option<Arc<cursor::Watcher>>,
     config: Config,
 }
@@ -70,9 +71,16 @@ impl App {
         let drawn = cursor.clone().filter(|_| config.draw_cursor);
         // A desktop can be lost (its X server dies), a camera unplugged, and each come
         // back: re-open it then. The pattern is never lost.
-        let spec = config.source.clone();
-        let reopen = (!matches!(spec, config::SourceSpec::Pattern { .. }))
-            .then(|| Box::new(move || capture::open(&spec)) as pipeline::Reopen);
+        // Whatever the switcher names (the controller may pick another monitor).
+        let switcher = capture::monitors::Switcher::new(config.source.clone());
+        let target = switcher.target();
+        let reopen = (!matches!(config.source, config::SourceSpec::Pattern { .. })).then(|| {
+            Box::new(move || {
+                let spec = target.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                capture::open(&spec)
+            }) as pipeline::Reopen
+        });
+        let monitors = switcher.current().map(|_| Arc::new(switcher));
         let pipeline =
             Pipeline::start_reopening(source, reopen, config.fps, config.quality, drawn)?;
         let desktop = pipeline.is_desktop();
@@ -98,6 +106,7 @@ impl App {
             pipeline: Arc::new(pipeline),
             input,
             clipboard,
+            monitors,
             cursor,
             config: config.clone(),
         })
@@ -181,6 +190,7 @@ impl App {
             quality: self.config.quality,
             clipboard: self.clipboard,
             view_clipboard: self.config.view_clipboard,
+            monitors: self.monitors,
         };
         let guard = http::Guard::new(&self.config, local, tls, http::CSP_SCRIPT_HASHES);
         (http::router(state, Arc::new(guard)), stop_tx)

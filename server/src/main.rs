@@ -35,6 +35,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    if args.list_monitors {
+        print!(
+            "{}",
+            deskcast_server::capture::monitors::print_list().map_err(anyhow::Error::msg)?
+        );
+        return Ok(());
+    }
     if args.list_cameras {
         print!("{}", deskcast_server::capture::camera::v4l::list());
         return Ok(());

@@ -400,3 +400,155 @@ async fn the_clipboard_goes_both_ways_for_the_controller_only_and_has_a_limit() 
     );
     assert_eq!(x.clipboard(), "pasted from the browser");
 }
+
+/// The `--list-monitors` lines of `display`: (index, name, geometry).
+fn list_monitors(display: &str) -> Vec<(u32, String, String)> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deskcast"))
+        .arg("--list-monitors")
+        .env("DISPLAY", display)
+        .output()
+        .expect("run deskcast --list-monitors");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (index, rest) = l.split_once(": ")?;
+            let mut words = rest.split_whitespace();
+            Some((
+                index.parse().ok()?,
+                words.next()?.to_string(),
+                words.next()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Whether every probed pixel of the snapshot is close to `rgb`.
+async fn snapshot_is(server: &TestServer, rgb: [u8; 3]) -> bool {
+    let (status, _, jpeg) = http_get(server.addr, "/snapshot.jpg", &[]).await;
+    if status != 200 {
+        return false;
+    }
+    let (w, h, px) = decode_rgb(&jpeg);
+    [(0.1, 0.1), (0.5, 0.5), (0.9, 0.9), (0.1, 0.9), (0.9, 0.1)]
+        .iter()
+        .all(|(fx, fy)| {
+            let (x, y) = ((w as f64 * fx) as usize, (h as f64 * fy) as usize);
+            let i = (y * w + x) * 3;
+            px[i..i + 3]
+                .iter()
+                .zip(rgb)
+                .all(|(a, b)| a.abs_diff(b) <= 24)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_are_listed_streamed_alone_and_switched_at_runtime() {
+    use deskcast_server::capture::monitors::MonitorChoice;
+    use deskcast_server::config::SourceSpec;
+    let _lock = DISPLAY_LOCK.lock().await;
+    if !have("Xvnc") || !have("xrandr") {
+        return;
+    }
+    const RED: [u8; 3] = [0xcc, 0x33, 0x33];
+    const GREEN: [u8; 3] = [0x33, 0xcc, 0x33];
+    let x = Xvfb::start_xvnc(1920, 1080);
+    std::env::set_var("DISPLAY", &x.display);
+    x.run(
+        "xrandr",
+        &["--setmonitor", "left", "960/254x1080/286+0+0", "none"],
+    );
+    x.run(
+        "xrandr",
+        &["--setmonitor", "right", "960/254x1080/286+960+0", "none"],
+    );
+    let left_window = TestWindow::open_rect(&x.display, 0xcc3333, false, Some((0, 0, 960, 1080)));
+    let _right_window =
+        TestWindow::open_rect(&x.display, 0x33cc33, false, Some((960, 0, 960, 1080)));
+    let monitors = list_monitors(&x.display);
+    let find = |name: &str| {
+        monitors
+            .iter()
+            .find(|(_, n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} in {monitors:?}"))
+            .clone()
+    };
+    let (left, _, left_at) = find("left");
+    let (right, _, right_at) = find("right");
+    assert_eq!(left_at, "960x1080+0+0");
+    assert_eq!(right_at, "960x1080+960+0");
+
+    // Streaming the right monitor shows only its colour.
+    let mut config = screen_config();
+    config.source = SourceSpec::Screen {
+        monitor: MonitorChoice::Index(right as usize),
+    };
+    let server = TestServer::start(config).await;
+    let (mut ws, hello) = ws_connect(&server).await;
+    assert!(
+        matches!(
+            hello,
+            ServerMessage::Hello {
+                width: 960,
+                height: 1080,
+                ..
+            }
+        ),
+        "{hello:?}"
+    );
+    let listed = wait_for(&mut ws, Duration::from_secs(2), |m| {
+        matches!(m, ServerMessage::Monitors { .. })
+    })
+    .await;
+    assert!(
+        matches!(&listed, Some(ServerMessage::Monitors { monitors, current }) if monitors.len() >= 2 && *current == Some(right)),
+        "{listed:?}"
+    );
+    assert!(snapshot_is(&server, GREEN).await, "only the right monitor");
+
+    // The controller switches to the left one: the stream and input follow.
+    send(&mut ws, &format!(r#"{{"type":"monitor","index":{left}}}"#)).await;
+    let switched = wait_for(
+        &mut ws,
+        Duration::from_secs(3),
+        |m| matches!(m, ServerMessage::Monitors { current, .. } if *current == Some(left)),
+    )
+    .await;
+    assert!(switched.is_some(), "viewers hear of the switch");
+    let mut red = false;
+    for _ in 0..40 {
+        if snapshot_is(&server, RED).await {
+            red = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(red, "the left monitor is streamed now");
+    let at = click_middle(&mut ws, &left_window)
+        .await
+        .expect("a press on the left monitor");
+    assert!(
+        (at.0 - 480).abs() <= 1 && (at.1 - 540).abs() <= 1,
+        "(0.5, 0.5) of the left monitor lands at {at:?}"
+    );
+    // A monitor that does not exist is refused.
+    send(&mut ws, r#"{"type":"monitor","index":99}"#).await;
+    let refused = wait_for(&mut ws, Duration::from_secs(2), |m| {
+        matches!(m, ServerMessage::Error { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Some(ServerMessage::Error {
+                code: deskcast_shared::ErrorCode::OutOfRange,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}

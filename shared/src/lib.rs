@@ -16,7 +16,7 @@ pub use frame::{
     FRAME_HEADER_MIN_LEN,
 };
 pub use message::{
-    Button, ClientMessage, DragPhase, ErrorCode, InvalidMessage, Role, ServerMessage,
+    Button, ClientMessage, DragPhase, ErrorCode, InvalidMessage, MonitorInfo, Role, ServerMessage,
 };
 
 /// Version of this protocol, sent in `hello`. Bumped on any incompatible change.

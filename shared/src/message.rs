@@ -169,6 +169,12 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         more: bool,
     },
+    /// The controller switches the stream to monitor `index` of the `monitors` list
+    /// (`null`: all monitors as one picture). Every viewer follows.
+    Monitor {
+        /// Which monitor; `None` for all.
+        index: Option<u32>,
+    },
     /// A control-token viewer that does not control asks for control. It is granted at
     /// once when nobody controls or the controller has been idle for the server's
     /// handoff time (`--handoff-idle`); else the controller is asked
@@ -215,6 +221,25 @@ pub enum ErrorCode {
     Internal,
 }
 
+/// One monitor of the desktop, in a `monitors` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorInfo {
+    /// Its index (what `monitor` and `--monitor` take).
+    pub index: u32,
+    /// Its name (`DP-1`).
+    pub name: String,
+    /// Where it sits on the desktop and how large it is, pixels.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// The primary monitor.
+    pub primary: bool,
+}
+
 /// A message from the server to the browser.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -239,6 +264,14 @@ pub enum ServerMessage {
         /// Whether this connection may take control (it came with the control token).
         #[serde(default)]
         may_control: bool,
+    },
+    /// The desktop's monitors, after `hello` when there is more than one, and whenever
+    /// the stream switches: the page offers a picker.
+    Monitors {
+        /// Each monitor.
+        monitors: Vec<MonitorInfo>,
+        /// The one streamed; `None` when all are, as one picture.
+        current: Option<u32>,
     },
     /// The remote clipboard's text, when it changes (and after `hello`), to the
     /// controller (and to viewers with `--view-clipboard`).
@@ -435,7 +468,8 @@ impl ClientMessage {
             }
             ClientMessage::RequestControl
             | ClientMessage::ReleaseControl
-            | ClientMessage::Clipboard { .. } => Ok(()),
+            | ClientMessage::Clipboard { .. }
+            | ClientMessage::Monitor { .. } => Ok(()),
             ClientMessage::Ack { decode_ms, .. } => match decode_ms {
                 Some(ms) if !ms.is_finite() || *ms < 0.0 => Err(InvalidMessage::new(
                     ErrorCode::OutOfRange,
@@ -471,7 +505,8 @@ impl ClientMessage {
             ClientMessage::Ack { .. }
             | ClientMessage::RequestControl
             | ClientMessage::ReleaseControl
-            | ClientMessage::Clipboard { .. } => None,
+            | ClientMessage::Clipboard { .. }
+            | ClientMessage::Monitor { .. } => None,
         }
     }
 
@@ -489,7 +524,8 @@ impl ClientMessage {
             ClientMessage::Ack { .. }
             | ClientMessage::RequestControl
             | ClientMessage::ReleaseControl
-            | ClientMessage::Clipboard { .. } => None,
+            | ClientMessage::Clipboard { .. }
+            | ClientMessage::Monitor { .. } => None,
         }
     }
 
@@ -501,6 +537,7 @@ impl ClientMessage {
                 | ClientMessage::RequestControl
                 | ClientMessage::ReleaseControl
                 | ClientMessage::Clipboard { .. }
+                | ClientMessage::Monitor { .. }
         )
     }
 
@@ -677,6 +714,10 @@ mod tests {
             more: false,
         };
         assert_eq!(last.to_json(), r#"{"type":"clipboard","text":"x"}"#);
+        let all = ClientMessage::parse(r#"{"type":"monitor","index":null}"#).expect("parses");
+        assert_eq!(all, ClientMessage::Monitor { index: None });
+        let one = ClientMessage::parse(r#"{"type":"monitor","index":1}"#).expect("parses");
+        assert_eq!(one, ClientMessage::Monitor { index: Some(1) });
         let c = ServerMessage::Controller { id: None };
         assert_eq!(c.to_json(), r#"{"type":"controller","id":null}"#);
         assert_eq!(ServerMessage::parse(&c.to_json()), Ok(c));

@@ -120,6 +120,7 @@ struct Callbacks {
     blur: Function,
     paste: Function,
     paste_timer: Function,
+    monitor_pick: Function,
     context_menu: Function,
 }
 
@@ -294,6 +295,7 @@ impl App {
                 blur: callback(weak, App::on_blur),
                 paste: callback(weak, App::on_paste),
                 paste_timer: callback(weak, App::on_paste_timer),
+                monitor_pick: callback(weak, App::on_monitor_pick),
                 context_menu: callback(weak, |_, e| {
                     if let Some(e) = e.dyn_ref::<web_sys::Event>() {
                         e.prevent_default();
@@ -338,6 +340,8 @@ impl App {
         listen(keyboard, "paste", &js.paste, false)?;
         let tools: &EventTarget = self.tools.bar.as_ref();
         listen(tools, "click", &js.tool, true)?;
+        let picker: &EventTarget = self.tools.monitor_select.as_ref();
+        listen(picker, "change", &js.monitor_pick, true)?;
         self.window
             .set_interval_with_callback_and_timeout_and_arguments_0(&js.overlay_timer, 500)?;
         Ok(())

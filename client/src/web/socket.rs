@@ -261,6 +261,9 @@ impl App {
             } => self.set_cursor(&mut s, (width, height), (hot_x, hot_y), &rgba),
             ServerMessage::Pointer { x, y } => self.set_remote_pointer(&mut s, (x, y)),
             ServerMessage::Clipboard { text } => self.remote_clipboard(text),
+            ServerMessage::Monitors { monitors, current } => {
+                self.set_monitors(&monitors, current);
+            }
             ServerMessage::Resize { width, height } => {
                 // The remote screen changed size: drop the old picture now; the full
                 // frame that follows repaints it.

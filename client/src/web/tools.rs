@@ -22,6 +22,7 @@ pub(super) struct Tools {
     pub(super) clipboard_button: HtmlElement,
     pub(super) clipboard_panel: HtmlElement,
     pub(super) clipboard_text: web_sys::HtmlTextAreaElement,
+    pub(super) monitor_select: web_sys::HtmlSelectElement,
 }
 
 impl Tools {
@@ -36,6 +37,7 @@ impl Tools {
             clipboard_button: element(document, "clipboard-button")?,
             clipboard_panel: element(document, "clipboard-panel")?,
             clipboard_text: element(document, "clipboard-text")?,
+            monitor_select: element(document, "monitor-select")?,
         })
     }
 }
@@ -172,6 +174,8 @@ impl App {
     /// Shows what the control button offers now (hidden when nothing).
     pub(super) fn refresh_control_button(&self, s: &State) {
         let controlling = s.status.role == Some(deskcast_shared::Role::Control);
+        // Only the controller picks the monitor; viewers see which.
+        self.tools.monitor_select.set_disabled(!controlling);
         let connected = s.status.state == crate::stats::ConnState::Connected;
         let label = s.status.control.button(controlling).filter(|_| connected);
         let button = &self.tools.control_button;
@@ -186,6 +190,51 @@ impl App {
             }
             None => button.set_hidden(true),
         }
+    }
+
+    /// The server's monitor list: the picker shows it, the current one selected.
+    pub(super) fn set_monitors(
+        &self,
+        monitors: &[deskcast_shared::MonitorInfo],
+        current: Option<u32>,
+    ) {
+        let select = &self.tools.monitor_select;
+        select.set_inner_html("");
+        let Some(document) = self.window.document() else {
+            return;
+        };
+        let option = |value: &str, label: &str, selected: bool| -> Option<()> {
+            let o: web_sys::HtmlOptionElement =
+                document.create_element("option").ok()?.dyn_into().ok()?;
+            o.set_value(value);
+            o.set_text(label);
+            o.set_selected(selected);
+            select.append_child(&o).ok()?;
+            Some(())
+        };
+        for m in monitors {
+            let label = format!(
+                "{}: {} {}x{}{}",
+                m.index,
+                m.name,
+                m.width,
+                m.height,
+                if m.primary { " (primary)" } else { "" }
+            );
+            option(&m.index.to_string(), &label, current == Some(m.index));
+        }
+        option("all", "all monitors", current.is_none());
+        select.set_hidden(monitors.len() < 2);
+    }
+
+    /// The picker changed: the controller switches the stream.
+    pub(super) fn on_monitor_pick(&self, _: JsValue) {
+        let value = self.tools.monitor_select.value();
+        let index = value.parse::<u32>().ok();
+        let s = self.s.borrow();
+        s.send_control(&deskcast_shared::ClientMessage::Monitor { index });
+        drop(s);
+        self.focus_keyboard();
     }
 
     /// A click in the toolbar.

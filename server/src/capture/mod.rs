@@ -6,6 +6,7 @@
 //! ([`FrameSource::capture`]) into [`Pixels`] it can hand to encoder threads.
 
 pub mod camera;
+pub mod monitors;
 mod pattern;
 mod placeholder;
 mod screen;

@@ -7,13 +7,15 @@
 
 use xcap::Monitor;
 
+use super::monitors::MonitorChoice;
 use super::x11::{Prefer, X11Capture};
 use super::{Damage, FrameSource, Geometry, PixelLayout, Pixels, Rect};
 use crate::error::{CaptureError, StartError};
 
 /// Captures one monitor of the desktop.
 pub struct ScreenSource {
-    monitor: Monitor,
+    /// xcap's monitor, for its capture path only.
+    monitor: Option<Monitor>,
     geometry: Geometry,
     x11: Option<X11Capture>,
 }
@@ -27,9 +29,40 @@ fn display_present() -> Result<(), StartError> {
 }
 
 impl ScreenSource {
-    /// Opens monitor `index` (in xcap's order).
-    pub fn open(index: usize) -> Result<Self, StartError> {
+    /// Opens the monitor `choice` names (RandR's list on X11, xcap's elsewhere).
+    pub fn open(choice: MonitorChoice) -> Result<Self, StartError> {
         display_present()?;
+        let forced = std::env::var("DESKCAST_CAPTURE").unwrap_or_default();
+        if forced != "xcap" {
+            if let Ok((monitors, whole)) = super::monitors::list() {
+                let geometry = match choice {
+                    MonitorChoice::All => whole,
+                    MonitorChoice::Index(i) => {
+                        monitors
+                            .get(i)
+                            .map(|m| m.geometry)
+                            .ok_or_else(|| StartError::Monitor {
+                                monitor: choice.to_string(),
+                                detail: "no such monitor".into(),
+                                available: describe_all(&monitors),
+                            })?
+                    }
+                };
+                let prefer = if forced == "getimage" {
+                    Prefer::GetImage
+                } else {
+                    Prefer::Shm
+                };
+                if let Some(x11) = X11Capture::open(geometry, prefer) {
+                    return Ok(ScreenSource::ready(None, geometry, Some(x11), choice));
+                }
+            }
+        }
+        Self::open_xcap(choice)
+    }
+
+    /// The portable path: xcap's monitors and capture (Wayland, unusual X visuals).
+    fn open_xcap(choice: MonitorChoice) -> Result<Self, StartError> {
         let monitors = Monitor::all().map_err(|e| StartError::NoDisplay(e.to_string()))?;
         let describe = |m: &Monitor| {
             format!(
@@ -47,13 +80,16 @@ impl ScreenSource {
             .collect::<Vec<_>>()
             .join(", ");
         let fail = |detail: String| StartError::Monitor {
-            monitor: index,
+            monitor: choice.to_string(),
             detail,
             available: if available.is_empty() {
                 "none".into()
             } else {
                 available.clone()
             },
+        };
+        let MonitorChoice::Index(index) = choice else {
+            return Err(fail("all monitors at once needs X11".into()));
         };
         let monitor = monitors
             .get(index)
@@ -65,12 +101,15 @@ impl ScreenSource {
             width: monitor.width().map_err(|e| fail(e.to_string()))?,
             height: monitor.height().map_err(|e| fail(e.to_string()))?,
         };
-        let forced = std::env::var("DESKCAST_CAPTURE").unwrap_or_default();
-        let x11 = match forced.as_str() {
-            "xcap" => None,
-            "getimage" => X11Capture::open(geometry, Prefer::GetImage),
-            _ => X11Capture::open(geometry, Prefer::Shm),
-        };
+        Ok(ScreenSource::ready(Some(monitor), geometry, None, choice))
+    }
+
+    fn ready(
+        monitor: Option<Monitor>,
+        geometry: Geometry,
+        x11: Option<X11Capture>,
+        choice: MonitorChoice,
+    ) -> Self {
         let source = ScreenSource {
             monitor,
             geometry,
@@ -78,13 +117,23 @@ impl ScreenSource {
         };
         tracing::info!(
             backend = source.backend(),
-            "capturing monitor {index} ({}x{}+{}+{})",
+            "capturing monitor {choice} ({}x{}+{}+{})",
             geometry.width,
             geometry.height,
             geometry.x,
             geometry.y
         );
-        Ok(source)
+        source
+    }
+}
+
+/// The monitors for an error message, on one line.
+fn describe_all(monitors: &[super::monitors::Monitor]) -> String {
+    let list = super::monitors::describe(monitors);
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.trim_end().replace('\n', ", ")
     }
 }
 
@@ -125,8 +174,10 @@ impl FrameSource for ScreenSource {
         if let Some(x11) = self.x11.as_mut() {
             return x11.capture(areas);
         }
-        let img = self
-            .monitor
+        let Some(monitor) = &self.monitor else {
+            return Err(CaptureError("no capture path for this monitor".into()));
+        };
+        let img = monitor
             .capture_image()
             .map_err(|e| CaptureError(e.to_string()))?;
         let (width, height) = img.dimensions();

@@ -47,6 +47,8 @@ pub struct AppState {
     pub clipboard: Option<Arc<crate::clipboard::Clipboard>>,
     /// Viewers get the clipboard too (`--view-clipboard`), not only the controller.
     pub view_clipboard: bool,
+    /// Which monitor the stream shows; `None` when the source is not a desktop.
+    pub monitors: Option<Arc<crate::capture::monitors::Switcher>>,
 }
 
 impl AppState {

@@ -196,6 +196,38 @@ async fn clipboard_changed(
     }
 }
 
+/// The controller picks another monitor (`None`: all of them).
+fn switch_monitor(app: &AppState, controlling: bool, index: Option<u32>) -> Option<Message> {
+    use crate::capture::monitors::MonitorChoice;
+    let Some(monitors) = &app.monitors else {
+        return Some(error(
+            ErrorCode::NoDesktop,
+            "monitor refused; this source is not a desktop",
+        ));
+    };
+    if !controlling {
+        return Some(error(
+            ErrorCode::ViewOnly,
+            "monitor refused; only the controller picks the monitor",
+        ));
+    }
+    let choice = match index {
+        Some(i) => MonitorChoice::Index(i as usize),
+        None => MonitorChoice::All,
+    };
+    match monitors.set(choice) {
+        Ok(()) => {
+            tracing::info!(%choice, "switching monitor");
+            app.pipeline.reopen_soon();
+            None
+        }
+        Err(why) => Some(error(
+            ErrorCode::OutOfRange,
+            format!("monitor refused; {why}"),
+        )),
+    }
+}
+
 /// A clipboard text arriving in pieces from the client.
 #[derive(Default)]
 struct Paste {
@@ -303,6 +335,12 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
     {
         return;
     }
+    if let Some(list) = app.monitors.as_ref().and_then(|m| m.message()) {
+        if sink.send(text(&list)).await.is_err() {
+            return;
+        }
+    }
+    let monitors = app.monitors.clone();
 
     let (control_tx, mut control_rx) = mpsc::channel::<Message>(16);
     let control_tx_stop = control_tx.clone();
@@ -488,6 +526,12 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     if sink.send(text(&resize)).await.is_err() {
                         break;
                     }
+                    // Another monitor may be streamed now: the picker follows.
+                    if let Some(list) = monitors.as_ref().and_then(|m| m.message()) {
+                        if sink.send(text(&list)).await.is_err() {
+                            break;
+                        }
+                    }
                 }
                 changed = source.changed() => {
                     if changed.is_err() {
@@ -595,6 +639,9 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     }
                     Ok(ClientMessage::Clipboard { text, more }) => {
                         paste.piece(&recv_app, recv_app.seat.holds(id), &text, more)
+                    }
+                    Ok(ClientMessage::Monitor { index }) => {
+                        switch_monitor(&recv_app, recv_app.seat.holds(id), index)
                     }
                     Ok(ClientMessage::RequestControl) if !may_control => Some(error(
                         ErrorCode::ViewOnly,

@@ -320,7 +320,11 @@ impl<'a> Engine<'a> {
                 .follow_until
                 .filter(|&u| now < u)
                 .map(|_| last + FOLLOW_EVERY);
-            if now >= regular || (st.kicked && now >= early) || follow.is_some_and(|f| now >= f) {
+            if now >= regular
+                || (st.kicked && now >= early)
+                || follow.is_some_and(|f| now >= f)
+                || st.reopen_wanted
+            {
                 let kicked = std::mem::take(&mut st.kicked);
                 return Some(Wake {
                     capture: true,
@@ -367,6 +371,10 @@ impl<'a> Engine<'a> {
 
     /// One capture tick: what changed, confirmed, sent.
     fn tick(&mut self) {
+        if std::mem::take(&mut self.shared.lock().reopen_wanted) {
+            self.reshape();
+            return;
+        }
         if let Some(next) = self.source.jpeg() {
             self.tick_jpeg(next);
             return;

@@ -102,6 +102,8 @@ struct State {
     resync: bool,
     /// Viewers behind the stream wait for these, each encoded for that viewer alone.
     catch_ups: Vec<viewer::CatchUp>,
+    /// The source is to be opened again (another monitor was picked).
+    reopen_wanted: bool,
 }
 
 /// Shortest gap between two captures when input asks for an early one. Short: when
@@ -219,6 +221,7 @@ impl Pipeline {
                 whole_in_flight: false,
                 resync: false,
                 catch_ups: Vec::new(),
+                reopen_wanted: false,
             }),
             wake: Condvar::new(),
             stats: Arc::new(Stats::default()),
@@ -318,6 +321,13 @@ impl Pipeline {
     /// A handle the input thread uses to ask for an early capture.
     pub fn kicker(&self) -> Kicker {
         Kicker(self.shared.clone())
+    }
+
+    /// Opens the source again soon (its reopen function now opens another monitor);
+    /// viewers follow the new geometry.
+    pub fn reopen_soon(&self) {
+        self.shared.lock().reopen_wanted = true;
+        self.shared.wake.notify_all();
     }
 
     /// Whether the source delivers, as it changes.

@@ -43,7 +43,9 @@ pub fn have(tool: &str) -> bool {
 /// A configuration that streams the desktop on `$DISPLAY` (monitor 0).
 pub fn screen_config() -> Config {
     let mut config = Config::pattern(1, 1);
-    config.source = deskcast_server::config::SourceSpec::Screen { monitor: 0 };
+    config.source = deskcast_server::config::SourceSpec::Screen {
+        monitor: deskcast_server::capture::monitors::MonitorChoice::Index(0),
+    };
     config
 }
 
