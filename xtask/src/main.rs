@@ -39,6 +39,8 @@ const PACKAGES: &[&str] = &[
     "tigervnc-standalone-server",
     "x11-xserver-utils",
     "xclip",
+    // systemd-analyze checks contrib/deskcast.service.
+    "systemd",
     "ffmpeg",
     // ip and tc (shaped links in network namespaces), ss (socket byte counts).
     "iproute2",

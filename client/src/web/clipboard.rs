@@ -27,8 +27,45 @@ impl State {
 }
 
 impl App {
+    /// The keyboard got focus (the user came back to the page): where the browser
+    /// lets the page read the clipboard (`navigator.clipboard.readText`, with the
+    /// permission), what was copied locally meanwhile goes to the remote clipboard.
+    pub(super) fn on_keyboard_focus(&self, _: JsValue) {
+        if self.s.borrow().status.role != Some(deskcast_shared::Role::Control) {
+            return;
+        }
+        let navigator = self.window.navigator();
+        let read = Reflect::get(&navigator, &JsValue::from_str("clipboard"))
+            .ok()
+            .filter(JsValue::is_object)
+            .and_then(|c| {
+                let f = Reflect::get(&c, &JsValue::from_str("readText")).ok()?;
+                let f = f.dyn_into::<Function>().ok()?;
+                f.call0(&c).ok()
+            });
+        if let Some(promise) = read.and_then(|p| p.dyn_into::<Promise>().ok()) {
+            // Refused (no permission): nothing to do; a paste still works.
+            let _ = promise.then(&self.js.clipboard_read).catch(&self.js.ignore);
+        }
+    }
+
+    /// `readText` answered.
+    pub(super) fn on_clipboard_read(&self, text: JsValue) {
+        let Some(text) = text.as_string().filter(|t| !t.is_empty()) else {
+            return;
+        };
+        let mut s = self.s.borrow_mut();
+        if s.last_clipboard.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        if s.send_clipboard(&text) {
+            s.last_clipboard = Some(text);
+        }
+    }
+
     /// The remote clipboard changed.
     pub(super) fn remote_clipboard(&self, text: String) {
+        self.s.borrow_mut().last_clipboard = Some(text.clone());
         self.tools.clipboard_text.set_value(&text);
         let _ = self
             .tools
@@ -70,7 +107,9 @@ impl App {
         }
         let mut s = self.s.borrow_mut();
         if let Some(text) = text.filter(|t| !t.is_empty()) {
-            if !s.send_clipboard(&text) {
+            if s.send_clipboard(&text) {
+                s.last_clipboard = Some(text);
+            } else {
                 s.status.error = Some("paste refused: more than 1 MiB of text".into());
                 s.error_until_ms = self.now() + 4000.0;
             }

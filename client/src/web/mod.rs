@@ -102,6 +102,9 @@ struct Callbacks {
     decode_failed: Closure<dyn FnMut(JsValue)>,
     /// Swallows a rejected promise nobody needs the answer of (a keyboard lock).
     ignore: Closure<dyn FnMut(JsValue)>,
+    /// `navigator.clipboard.readText` answered.
+    clipboard_read: Closure<dyn FnMut(JsValue)>,
+    keyboard_focus: Function,
     tool: Function,
     ws_open: Function,
     ws_message: Function,
@@ -156,6 +159,8 @@ struct State {
     /// Keys of a paste shortcut, waiting for the browser's `paste` event.
     held_paste: Vec<deskcast_shared::ClientMessage>,
     paste_timer: Option<i32>,
+    /// The clipboard text last sent or received, so the same is not sent again.
+    last_clipboard: Option<String>,
 }
 
 /// The browser client: the page's elements, its callbacks and its state.
@@ -267,6 +272,7 @@ impl App {
             remote_pointer: None,
             held_paste: Vec::new(),
             paste_timer: None,
+            last_clipboard: None,
         };
         Ok(Rc::new_cyclic(|weak| App {
             js: Callbacks {
@@ -277,6 +283,8 @@ impl App {
                 decoded: closure(weak, App::on_decoded),
                 decode_failed: closure(weak, App::on_decode_failed),
                 ignore: Closure::new(|_: JsValue| {}),
+                clipboard_read: closure(weak, App::on_clipboard_read),
+                keyboard_focus: callback(weak, App::on_keyboard_focus),
                 tool: callback(weak, App::on_tool),
                 ws_open: callback(weak, App::on_open),
                 ws_message: callback(weak, App::on_message),
@@ -336,6 +344,7 @@ impl App {
         listen(keyboard, "compositionend", &js.composition_end, true)?;
         listen(keyboard, "input", &js.input, true)?;
         listen(keyboard, "blur", &js.blur, true)?;
+        listen(keyboard, "focus", &js.keyboard_focus, true)?;
         // Not passive: the pasted text goes to the remote clipboard, not the textarea.
         listen(keyboard, "paste", &js.paste, false)?;
         let tools: &EventTarget = self.tools.bar.as_ref();

@@ -260,7 +260,12 @@ impl App {
                 ..
             } => self.set_cursor(&mut s, (width, height), (hot_x, hot_y), &rgba),
             ServerMessage::Pointer { x, y } => self.set_remote_pointer(&mut s, (x, y)),
-            ServerMessage::Clipboard { text } => self.remote_clipboard(text),
+            ServerMessage::Clipboard { text } => {
+                drop(s);
+                self.remote_clipboard(text);
+                self.refresh_overlay();
+                return;
+            }
             ServerMessage::Monitors { monitors, current } => {
                 self.set_monitors(&monitors, current);
             }

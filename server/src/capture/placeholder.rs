@@ -1,8 +1,10 @@
-//! What viewers see while the real source is gone: a still frame at the last size that
-//! says what happened ("NO SIGNAL", then why and that deskcast retries), as ustreamer
-//! does. The pipeline swaps it in for the lost source, so viewers, MJPEG readers and
+//! What viewers see while the real source is gone: a frame at the last size that says
+//! what happened ("NO SIGNAL", then why, that deskcast retries, and for how long), as
+//! ustreamer does, renewed once a second. The pipeline swaps it in for the lost source, so viewers, MJPEG readers and
 //! snapshots all get it through the usual path, and swaps the real one back when it
 //! returns.
+
+use std::time::Instant;
 
 use font8x8::UnicodeFonts as _;
 
@@ -13,18 +15,34 @@ const GROUND: [u8; 3] = [24, 24, 32];
 const INK: [u8; 3] = [230, 230, 230];
 const MUTED: [u8; 3] = [170, 170, 180];
 
-/// A still "no signal" picture in place of a lost source.
+/// A "no signal" picture in place of a lost source, drawn anew once a second with how
+/// long the source has been gone, so viewers see it is live.
 pub struct Placeholder {
     geometry: Geometry,
     desktop: bool,
-    image: Vec<u8>,
-    shown: bool,
+    title: String,
+    detail: String,
+    since: Instant,
+    /// The whole seconds shown in the picture now; `None` before the first capture.
+    shown: Option<u64>,
 }
 
 impl Placeholder {
     /// A placeholder for a source with `geometry`, with a `title` and a line of `detail`.
     pub fn new(geometry: Geometry, desktop: bool, title: &str, detail: &str) -> Self {
-        let (w, h) = (geometry.width as usize, geometry.height as usize);
+        Placeholder {
+            geometry,
+            desktop,
+            title: title.to_string(),
+            detail: detail.to_string(),
+            since: Instant::now(),
+            shown: None,
+        }
+    }
+
+    /// The picture for `seconds` since the source went away.
+    fn draw(&self, seconds: u64) -> Vec<u8> {
+        let (w, h) = (self.geometry.width as usize, self.geometry.height as usize);
         let mut image = Vec::with_capacity(w * h * 4);
         for _ in 0..w * h {
             image.extend_from_slice(&[GROUND[0], GROUND[1], GROUND[2], 255]);
@@ -34,6 +52,8 @@ impl Placeholder {
             width: w,
             height: h,
         };
+        let title = &self.title;
+        let detail = format!("{} ({seconds} s)", self.detail);
         // The title as large as a third of the width allows; the detail smaller.
         let title_scale = (w / 3 / (8 * title.chars().count().max(1))).clamp(1, 12);
         let detail_scale = (w * 9 / 10 / (8 * detail.chars().count().max(1))).clamp(1, 3);
@@ -41,17 +61,16 @@ impl Placeholder {
         let top = h.saturating_sub(total) / 2;
         canvas.text_centred(title, top, title_scale, INK);
         canvas.text_centred(
-            detail,
+            &detail,
             top + 8 * title_scale + 4 * detail_scale,
             detail_scale,
             MUTED,
         );
-        Placeholder {
-            geometry,
-            desktop,
-            image,
-            shown: false,
-        }
+        image
+    }
+
+    fn seconds(&self) -> u64 {
+        self.since.elapsed().as_secs()
     }
 }
 
@@ -106,7 +125,7 @@ impl FrameSource for Placeholder {
     }
 
     fn damage(&mut self) -> Result<Damage, CaptureError> {
-        Ok(if self.shown {
+        Ok(if self.shown == Some(self.seconds()) {
             Damage::Nothing
         } else {
             Damage::All
@@ -114,12 +133,13 @@ impl FrameSource for Placeholder {
     }
 
     fn capture(&mut self, _areas: &[Rect]) -> Result<Vec<Pixels>, CaptureError> {
-        self.shown = true;
+        let seconds = self.seconds();
+        self.shown = Some(seconds);
         let full = Rect::full(self.geometry.width, self.geometry.height);
         Ok(vec![Pixels::owned(
             full,
             PixelLayout::Rgba,
-            self.image.clone(),
+            self.draw(seconds),
         )])
     }
 }
@@ -147,6 +167,16 @@ mod tests {
             .filter(|px| px[..3] == INK)
             .count();
         assert!(inked > 1000, "the title is drawn large: {inked} pixels");
-        assert_eq!(p.damage().expect("damage"), Damage::Nothing, "then still");
+        assert_eq!(
+            p.damage().expect("damage"),
+            Damage::Nothing,
+            "still within the second"
+        );
+        p.since -= std::time::Duration::from_secs(1);
+        assert_eq!(
+            p.damage().expect("damage"),
+            Damage::All,
+            "renewed each second"
+        );
     }
 }

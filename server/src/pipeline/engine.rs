@@ -164,6 +164,10 @@ impl<'a> Engine<'a> {
         self.source = Box::new(Placeholder::new(g, self.desktop, "NO SIGNAL", &detail));
         self.picture = None;
         self.passed = None;
+        // The last picture is stale now: a snapshot or a joining viewer waits for the
+        // placeholder instead of getting it.
+        self.shared.whole.send_replace(None);
+        self.shared.keyframe.send_replace(None);
         self.down = Some(Instant::now() + RETRY_EVERY);
         self.shared.source.send_replace(SourceState::Down(why));
         self.shared.lock().kicked = true;
