@@ -115,6 +115,11 @@ pub struct Args {
     #[arg(long)]
     pub clipboard_primary: bool,
 
+    /// Say what works on this machine (display, capture path, extensions, input,
+    /// cameras, TLS files), and exit: non-zero when the desktop cannot be streamed.
+    #[arg(long)]
+    pub check: bool,
+
     /// List the cameras with their modes, and exit.
     #[arg(long)]
     pub list_cameras: bool,

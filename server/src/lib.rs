@@ -24,11 +24,13 @@ pub mod clipboard;
 pub mod config;
 pub mod control;
 pub mod cursor;
+pub mod doctor;
 pub mod encode;
 pub mod error;
 pub mod http;
 pub mod input;
 pub mod limits;
+pub mod metrics;
 pub mod pipeline;
 pub mod tiles;
 pub mod tls;
@@ -171,6 +173,10 @@ impl App {
     ) -> (axum::Router, watch::Sender<bool>) {
         let (stop_tx, stopping) = watch::channel(false);
         let handover_input = self.input.clone();
+        let metrics = Arc::new(metrics::Metrics::new(
+            self.pipeline.stats(),
+            self.pipeline.source_state(),
+        ));
         let state = http::AppState {
             pipeline: self.pipeline,
             input: self.input,
@@ -191,8 +197,10 @@ impl App {
             clipboard: self.clipboard,
             view_clipboard: self.config.view_clipboard,
             monitors: self.monitors,
+            metrics: metrics.clone(),
         };
-        let guard = http::Guard::new(&self.config, local, tls, http::CSP_SCRIPT_HASHES);
+        let guard = http::Guard::new(&self.config, local, tls, http::CSP_SCRIPT_HASHES)
+            .with_metrics(metrics);
         (http::router(state, Arc::new(guard)), stop_tx)
     }
 }

@@ -35,6 +35,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    if args.check {
+        let (report, ok) = deskcast_server::doctor::report(&args);
+        print!("{report}");
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     if args.list_monitors {
         print!(
             "{}",

@@ -39,8 +39,10 @@ const PACKAGES: &[&str] = &[
     "tigervnc-standalone-server",
     "x11-xserver-utils",
     "xclip",
-    // systemd-analyze checks contrib/deskcast.service.
+    // systemd-analyze checks contrib/deskcast.service; Prometheus' own parser reads
+    // /metrics in the tests.
     "systemd",
+    "python3-prometheus-client",
     "ffmpeg",
     // ip and tc (shaped links in network namespaces), ss (socket byte counts).
     "iproute2",

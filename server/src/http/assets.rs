@@ -36,6 +36,11 @@ pub async fn index() -> Response {
     }
 }
 
+/// `GET /favicon.ico`: no icon (the pages declare none either), and no 404 for it.
+pub async fn favicon() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
 /// Any other path: an embedded asset, or 404.
 pub async fn file(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');

@@ -32,6 +32,7 @@ const PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>deskcast (view only)</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/mjpeg.css"></head>
 <body>
 <img src="/video_feed" alt="live screen">
@@ -72,7 +73,10 @@ fn part(jpeg: &Bytes, first: bool) -> Bytes {
 }
 
 /// `GET /video_feed`: one JPEG per part, newest frame only. Takes a viewer seat.
-pub async fn video_feed(State(app): State<AppState>) -> Response {
+pub async fn video_feed(
+    State(app): State<AppState>,
+    axum::Extension(super::guard::Access(role)): axum::Extension<super::guard::Access>,
+) -> Response {
     let Some(seat) = app.viewers.try_take(Role::View) else {
         return super::too_many_viewers();
     };
@@ -90,9 +94,26 @@ pub async fn video_feed(State(app): State<AppState>) -> Response {
         let out = part(&jpeg, first);
         Some((Ok::<_, Infallible>(out), (viewer, Some(jpeg), false)))
     });
-    // The seat goes with the stream: it is freed when the body is dropped.
+    // The seat (and the viewer count) go with the stream: freed when the body is dropped.
+    let counted = app.metrics.viewer(
+        "mjpeg",
+        if role == Role::Control {
+            "control"
+        } else {
+            "view"
+        },
+    );
+    let metrics = app.metrics.clone();
     let frames = frames.map(move |part| {
-        let _ = &seat;
+        let _ = (&seat, &counted);
+        if let Ok(bytes) = &part {
+            let mjpeg = crate::metrics::KindLabels { kind: "mjpeg" };
+            metrics.frames_sent.get_or_create(&mjpeg).inc();
+            metrics
+                .sent_bytes
+                .get_or_create(&mjpeg)
+                .inc_by(bytes.len() as u64);
+        }
         part
     });
     let stop = app.clone();

@@ -49,6 +49,8 @@ pub struct AppState {
     pub view_clipboard: bool,
     /// Which monitor the stream shows; `None` when the source is not a desktop.
     pub monitors: Option<Arc<crate::capture::monitors::Switcher>>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -95,6 +97,21 @@ async fn healthz(
     )
 }
 
+/// `GET /metrics`: Prometheus text (OpenMetrics), behind the token like every route.
+async fn metrics(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
 /// Builds the router; `guard` checks every request.
 pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
     Router::new()
@@ -105,6 +122,8 @@ pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
         .route("/mjpeg.css", get(mjpeg::style))
         .route("/snapshot.jpg", get(mjpeg::snapshot))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/favicon.ico", get(assets::favicon))
         .fallback(assets::file)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))

@@ -297,6 +297,10 @@ fn is_release(msg: &ClientMessage) -> bool {
 async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: ViewerSlot) {
     // Shutdown waits for this session to end (and its held input to be released).
     let _tracked = app.sessions.token();
+    let _counted = app
+        .metrics
+        .viewer("ws", if may_control { "control" } else { "view" });
+    let metrics = app.metrics.clone();
     let id = app.seat.new_id();
     // Watch the seat before trying it, so a release in between is never missed.
     let mut seat = app.seat.watch();
@@ -477,6 +481,15 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         break;
                     }
                     flow.sent(update.seq, update.bytes(), Instant::now());
+                    let ws = crate::metrics::KindLabels { kind: "ws" };
+                    metrics.frames_sent.get_or_create(&ws).inc();
+                    metrics
+                        .sent_bytes
+                        .get_or_create(&ws)
+                        .inc_by(update.bytes() as u64);
+                    if let Some(age) = update.age() {
+                        metrics.frame_age.observe(age);
+                    }
                     sent_input = sent_input.max(update.input_seq());
                 }
                 changed = cursor_changed(&mut cursor) => {
@@ -546,6 +559,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     // Asked for control: it passes once the controller stays idle.
                     send_seat.grant_if_idle(id);
                     flow.tick(Instant::now());
+                    metrics.viewer_quality.observe(f64::from(flow.quality()));
                     if flow.is_acking() {
                         let (bytes, fps) = flow.rates();
                         let stats = ServerMessage::Stats {
@@ -667,7 +681,18 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                             if controlling {
                                 recv_app.seat.touched(id);
                             }
-                            handle_input(&recv_app, controlling, m)
+                            let reply = handle_input(&recv_app, controlling, m);
+                            let outcome = if reply.is_some() {
+                                "refused"
+                            } else {
+                                "accepted"
+                            };
+                            recv_app
+                                .metrics
+                                .input
+                                .get_or_create(&crate::metrics::InputLabels { outcome })
+                                .inc();
+                            reply
                         }
                         Verdict::DropAndTell => {
                             tracing::debug!("input over the rate; dropping this burst");

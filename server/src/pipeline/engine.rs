@@ -419,7 +419,12 @@ impl<'a> Engine<'a> {
         let mut captured: Vec<Arc<Pixels>> = Vec::new();
         if !areas.is_empty() {
             stats.captures.fetch_add(1, Ordering::Relaxed);
-            let pixels = match self.source.capture(&areas) {
+            let started = Instant::now();
+            let captured_now = self.source.capture(&areas);
+            stats
+                .capture_seconds
+                .observe(started.elapsed().as_secs_f64());
+            let pixels = match captured_now {
                 Ok(p) => p,
                 Err(e) => {
                     stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -686,9 +691,14 @@ impl<'a> Engine<'a> {
     ) {
         let shared = self.shared.clone();
         let epoch = shared.epoch.load(Ordering::SeqCst);
+        let started = Instant::now();
         self.pool.submit(
             pieces,
             Box::new(move |result| {
+                shared
+                    .stats
+                    .encode_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 let ok = result.is_ok();
                 match result {
                     Ok(messages) if shared.epoch.load(Ordering::SeqCst) == epoch => {

@@ -57,8 +57,8 @@ pub type Reopen = Box<dyn FnMut() -> Result<Box<dyn FrameSource>, StartError> + 
 /// Updates kept for viewers that are a little behind; one further back gets a keyframe.
 const BACKLOG: usize = 64;
 
-/// Counters the pipeline keeps; read by tests, benchmarks and logs.
-#[derive(Debug, Default)]
+/// Counters the pipeline keeps; read by tests, benchmarks, logs and `/metrics`.
+#[derive(Debug)]
 pub struct Stats {
     /// Ticks the pipeline looked for changes.
     pub ticks: AtomicU64,
@@ -80,6 +80,29 @@ pub struct Stats {
     pub running: AtomicBool,
     /// Last input `seq` applied to the desktop; stamped into each frame header.
     pub input_seq: AtomicU64,
+    /// How long captures take, seconds.
+    pub capture_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// How long an update takes to encode, seconds.
+    pub encode_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            ticks: AtomicU64::default(),
+            captures: AtomicU64::default(),
+            published: AtomicU64::default(),
+            keyframes: AtomicU64::default(),
+            wholes: AtomicU64::default(),
+            unchanged: AtomicU64::default(),
+            errors: AtomicU64::default(),
+            bytes: AtomicU64::default(),
+            running: AtomicBool::default(),
+            input_seq: AtomicU64::default(),
+            capture_seconds: crate::metrics::timing_histogram(),
+            encode_seconds: crate::metrics::timing_histogram(),
+        }
+    }
 }
 
 struct State {

@@ -48,6 +48,16 @@ impl Update {
         self.messages.iter().map(Bytes::len).sum()
     }
 
+    /// How long ago its frame was captured, seconds (from its first header).
+    pub fn age(&self) -> Option<f64> {
+        let (h, _) = deskcast_shared::FrameHeader::decode(self.messages.first()?).ok()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_micros() as u64;
+        Some(now.saturating_sub(h.capture_us) as f64 / 1e6)
+    }
+
     /// The input `seq` its frame shows (from its first header; 0 for none).
     pub fn input_seq(&self) -> u64 {
         self.messages

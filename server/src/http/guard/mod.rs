@@ -48,6 +48,7 @@ pub struct Guard {
     cookie: Cookie,
     tls: bool,
     csp_scripts: String,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// What the gate decided about a request.
@@ -82,7 +83,14 @@ impl Guard {
             cookie: Cookie::new(local.port(), tls),
             tls,
             csp_scripts: csp_scripts.to_string(),
+            metrics: None,
         }
+    }
+
+    /// Counts wrong tokens in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn gate(&self, peer: SocketAddr, host: &str, req: &Request) -> Outcome {
@@ -154,6 +162,9 @@ impl Guard {
         }
         if query.is_some() || bearer.is_some() {
             tracing::warn!(%peer, path, "refused: wrong token");
+            if let Some(m) = &self.metrics {
+                m.auth_failures.inc();
+            }
             return Outcome::Refuse(r, self.penalties.fail(peer.ip(), now));
         }
         // A session id is 128 random bits: guessing one is hopeless, so an unknown one
