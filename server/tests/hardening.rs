@@ -418,30 +418,6 @@ async fn sigterm_while_shift_is_held_releases_it_before_the_process_exits() {
     assert!(ev.iter().any(shift(false)), "Shift released: {ev:?}");
 }
 
-/// The next text message on `ws` that `want` accepts, within `limit`, skipping frames
-/// and anything else.
-async fn text_within(
-    ws: &mut Ws,
-    limit: Duration,
-    want: impl Fn(&ServerMessage) -> bool,
-) -> Option<ServerMessage> {
-    tokio::time::timeout(limit, async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Text(t) = m {
-                if let Ok(msg) = ServerMessage::parse(t.as_str()) {
-                    if want(&msg) {
-                        return Some(msg);
-                    }
-                }
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
 /// The colour of the snapshot's pixel at (10, 10).
 async fn snapshot_pixel(addr: SocketAddr) -> Option<[u8; 3]> {
     let (status, _, body) = http_get(addr, "/snapshot.jpg", &[]).await;
@@ -460,20 +436,7 @@ async fn click_is_refused_as_unavailable(ws: &mut Ws) {
     ))
     .await
     .expect("send");
-    let refused = text_within(ws, Duration::from_secs(3), |m| {
-        matches!(m, ServerMessage::Error { .. })
-    })
-    .await;
-    assert!(
-        matches!(
-            refused,
-            Some(ServerMessage::Error {
-                code: deskcast_shared::ErrorCode::InputUnavailable,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    expect_error(ws, deskcast_shared::ErrorCode::InputUnavailable).await;
 }
 
 fn close_to(a: [u8; 3], b: [u8; 3]) -> bool {
@@ -507,7 +470,7 @@ async fn a_lost_x_server_is_told_and_survived_and_streaming_resumes_when_it_retu
     // The X server goes away.
     drop(window);
     x.stop();
-    let down = text_within(&mut ws, Duration::from_secs(3), |m| {
+    let down = text_matching(&mut ws, Duration::from_secs(3), |m| {
         matches!(m, ServerMessage::Source { up: false, .. })
     })
     .await;
@@ -527,7 +490,7 @@ async fn a_lost_x_server_is_told_and_survived_and_streaming_resumes_when_it_retu
     x.restart();
     let window = TestWindow::open(&x.display, 0x3366cc, false);
     let t0 = Instant::now();
-    let up = text_within(&mut ws, Duration::from_secs(3), |m| {
+    let up = text_matching(&mut ws, Duration::from_secs(3), |m| {
         matches!(m, ServerMessage::Source { up: true, .. })
     })
     .await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::xclient::{TestWindow, XEvent};
 use common::*;
 use deskcast_shared::{FrameHeader, Role, ServerMessage};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
 /// DISPLAY is process-wide: one test at a time in this binary.
@@ -16,29 +16,6 @@ static DISPLAY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn send(ws: &mut Ws, json: &str) {
     ws.send(Message::text(json)).await.expect("send");
-}
-
-/// The next text message `want` accepts, within `limit`.
-async fn wait_for(
-    ws: &mut Ws,
-    limit: Duration,
-    want: impl Fn(&ServerMessage) -> bool,
-) -> Option<ServerMessage> {
-    tokio::time::timeout(limit, async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Text(t) = m {
-                if let Ok(msg) = ServerMessage::parse(t.as_str()) {
-                    if want(&msg) {
-                        return Some(msg);
-                    }
-                }
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
 }
 
 fn role_is(role: Role) -> impl Fn(&ServerMessage) -> bool {
@@ -85,7 +62,7 @@ async fn a_request_granted_by_the_controller_swaps_roles_and_releases_its_shift(
         }
     ));
     // Everyone hears who controls.
-    let told = wait_for(&mut b, Duration::from_secs(2), |m| {
+    let told = text_matching(&mut b, Duration::from_secs(2), |m| {
         matches!(m, ServerMessage::Controller { .. })
     })
     .await;
@@ -104,7 +81,7 @@ async fn a_request_granted_by_the_controller_swaps_roles_and_releases_its_shift(
         })
     });
     send(&mut b, r#"{"type":"request_control"}"#).await;
-    let asked = wait_for(&mut a, Duration::from_secs(3), |m| {
+    let asked = text_matching(&mut a, Duration::from_secs(3), |m| {
         matches!(m, ServerMessage::ControlRequested { .. })
     })
     .await;
@@ -116,12 +93,12 @@ async fn a_request_granted_by_the_controller_swaps_roles_and_releases_its_shift(
     window.clear();
     send(&mut a, r#"{"type":"release_control"}"#).await;
     assert!(
-        wait_for(&mut b, Duration::from_secs(3), role_is(Role::Control))
+        text_matching(&mut b, Duration::from_secs(3), role_is(Role::Control))
             .await
             .is_some()
     );
     assert!(
-        wait_for(&mut a, Duration::from_secs(3), role_is(Role::View))
+        text_matching(&mut a, Duration::from_secs(3), role_is(Role::View))
             .await
             .is_some()
     );
@@ -132,20 +109,7 @@ async fn a_request_granted_by_the_controller_swaps_roles_and_releases_its_shift(
     );
     // A's input is refused now; B's lands.
     send(&mut a, r#"{"type":"click","x":0.5,"y":0.5}"#).await;
-    let refused = wait_for(&mut a, Duration::from_secs(3), |m| {
-        matches!(m, ServerMessage::Error { .. })
-    })
-    .await;
-    assert!(
-        matches!(
-            refused,
-            Some(ServerMessage::Error {
-                code: deskcast_shared::ErrorCode::ViewOnly,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    expect_error(&mut a, deskcast_shared::ErrorCode::ViewOnly).await;
     window.clear();
     send(&mut b, r#"{"type":"click","x":0.5,"y":0.5}"#).await;
     let ev = window.wait_for(Duration::from_secs(3), |e| {
@@ -174,19 +138,19 @@ async fn an_idle_controller_loses_control_to_a_request_without_answering() {
     // A moves, then says nothing more.
     send(&mut a, r#"{"type":"move","x":0.2,"y":0.2}"#).await;
     send(&mut b, r#"{"type":"request_control"}"#).await;
-    let asked = wait_for(&mut a, Duration::from_secs(2), |m| {
+    let asked = text_matching(&mut a, Duration::from_secs(2), |m| {
         matches!(m, ServerMessage::ControlRequested { .. })
     })
     .await;
     assert!(asked.is_some(), "A was asked first");
     assert!(
-        wait_for(&mut b, Duration::from_secs(4), role_is(Role::Control))
+        text_matching(&mut b, Duration::from_secs(4), role_is(Role::Control))
             .await
             .is_some(),
         "B gets control once A stayed idle"
     );
     assert!(
-        wait_for(&mut a, Duration::from_secs(2), role_is(Role::View))
+        text_matching(&mut a, Duration::from_secs(2), role_is(Role::View))
             .await
             .is_some()
     );
@@ -253,7 +217,7 @@ async fn a_randr_resize_is_followed_by_viewers_frames_snapshots_and_input() {
     for (w, h) in [(1280u32, 720u32), (1920, 1080)] {
         x.run("xrandr", &["-s", &format!("{w}x{h}")]);
         let t0 = std::time::Instant::now();
-        let told = wait_for(&mut ws, Duration::from_secs(2), |m| {
+        let told = text_matching(&mut ws, Duration::from_secs(2), |m| {
             matches!(m, ServerMessage::Resize { .. })
         })
         .await;
@@ -316,7 +280,7 @@ async fn the_clipboard_goes_both_ways_for_the_controller_only_and_has_a_limit() 
 
     // Copied on the desktop: the controller gets it, the viewer does not.
     x.copy("copied on the desktop ✓");
-    let got = wait_for(&mut control, Duration::from_secs(3), |m| {
+    let got = text_matching(&mut control, Duration::from_secs(3), |m| {
         clipboard_text(m).is_some()
     })
     .await;
@@ -324,7 +288,7 @@ async fn the_clipboard_goes_both_ways_for_the_controller_only_and_has_a_limit() 
         got.as_ref().and_then(clipboard_text),
         Some("copied on the desktop ✓")
     );
-    let leaked = wait_for(&mut view, Duration::from_secs(1), |m| {
+    let leaked = text_matching(&mut view, Duration::from_secs(1), |m| {
         clipboard_text(m).is_some()
     })
     .await;
@@ -350,7 +314,7 @@ async fn the_clipboard_goes_both_ways_for_the_controller_only_and_has_a_limit() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(pasted, "pasted from the browser");
-    let echoed = wait_for(&mut control, Duration::from_secs(1), |m| {
+    let echoed = text_matching(&mut control, Duration::from_secs(1), |m| {
         clipboard_text(m).is_some()
     })
     .await;
@@ -366,38 +330,12 @@ async fn the_clipboard_goes_both_ways_for_the_controller_only_and_has_a_limit() 
             .expect("send");
     }
     send(&mut control, r#"{"type":"clipboard","text":"end"}"#).await;
-    let refused = wait_for(&mut control, Duration::from_secs(5), |m| {
-        matches!(m, ServerMessage::Error { .. })
-    })
-    .await;
-    assert!(
-        matches!(
-            refused,
-            Some(ServerMessage::Error {
-                code: deskcast_shared::ErrorCode::TooLarge,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    expect_error(&mut control, deskcast_shared::ErrorCode::TooLarge).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(x.clipboard(), "pasted from the browser");
     // The viewer may not set it.
     send(&mut view, r#"{"type":"clipboard","text":"not mine"}"#).await;
-    let refused = wait_for(&mut view, Duration::from_secs(3), |m| {
-        matches!(m, ServerMessage::Error { .. })
-    })
-    .await;
-    assert!(
-        matches!(
-            refused,
-            Some(ServerMessage::Error {
-                code: deskcast_shared::ErrorCode::ViewOnly,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    expect_error(&mut view, deskcast_shared::ErrorCode::ViewOnly).await;
     assert_eq!(x.clipboard(), "pasted from the browser");
 }
 
@@ -500,7 +438,7 @@ async fn monitors_are_listed_streamed_alone_and_switched_at_runtime() {
         ),
         "{hello:?}"
     );
-    let listed = wait_for(&mut ws, Duration::from_secs(2), |m| {
+    let listed = text_matching(&mut ws, Duration::from_secs(2), |m| {
         matches!(m, ServerMessage::Monitors { .. })
     })
     .await;
@@ -512,7 +450,7 @@ async fn monitors_are_listed_streamed_alone_and_switched_at_runtime() {
 
     // The controller switches to the left one: the stream and input follow.
     send(&mut ws, &format!(r#"{{"type":"monitor","index":{left}}}"#)).await;
-    let switched = wait_for(
+    let switched = text_matching(
         &mut ws,
         Duration::from_secs(3),
         |m| matches!(m, ServerMessage::Monitors { current, .. } if *current == Some(left)),
@@ -537,18 +475,5 @@ async fn monitors_are_listed_streamed_alone_and_switched_at_runtime() {
     );
     // A monitor that does not exist is refused.
     send(&mut ws, r#"{"type":"monitor","index":99}"#).await;
-    let refused = wait_for(&mut ws, Duration::from_secs(2), |m| {
-        matches!(m, ServerMessage::Error { .. })
-    })
-    .await;
-    assert!(
-        matches!(
-            refused,
-            Some(ServerMessage::Error {
-                code: deskcast_shared::ErrorCode::OutOfRange,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    expect_error(&mut ws, deskcast_shared::ErrorCode::OutOfRange).await;
 }

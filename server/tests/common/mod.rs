@@ -157,6 +157,42 @@ pub async fn next_text(ws: &mut Ws) -> ServerMessage {
     }
 }
 
+/// The next text message `want` accepts, within `limit` (skipping frames and any
+/// other text); `None` when none came.
+pub async fn text_matching(
+    ws: &mut Ws,
+    limit: Duration,
+    want: impl Fn(&ServerMessage) -> bool,
+) -> Option<ServerMessage> {
+    tokio::time::timeout(limit, async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                if let Ok(msg) = ServerMessage::parse(t.as_str()) {
+                    if want(&msg) {
+                        return Some(msg);
+                    }
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Waits for the next `error` on `ws` and checks its code.
+pub async fn expect_error(ws: &mut Ws, code: deskcast_shared::ErrorCode) {
+    let got = text_matching(ws, Duration::from_secs(5), |m| {
+        matches!(m, ServerMessage::Error { .. })
+    })
+    .await;
+    assert!(
+        matches!(&got, Some(ServerMessage::Error { code: c, .. }) if *c == code),
+        "want a {code:?} error, got {got:?}"
+    );
+}
+
 /// The next binary frame message, skipping text.
 pub async fn next_frame(ws: &mut Ws) -> Vec<u8> {
     loop {
