@@ -108,14 +108,8 @@ fn atom(conn: &RustConnection, name: &str) -> Result<Atom, String> {
 
 impl X {
     fn open(primary: bool) -> Result<X, String> {
-        let (conn, screen) =
-            x11rb::connect(None).map_err(|e| format!("cannot connect to the X server; {e}"))?;
-        let root = conn
-            .setup()
-            .roots
-            .get(screen)
-            .ok_or("the X server has no such screen")?
-            .root;
+        let (conn, screen) = crate::capture::x11::connect_display()?;
+        let root = screen.root;
         conn.xfixes_query_version(2, 0)
             .map_err(|e| e.to_string())?
             .reply()

@@ -225,14 +225,8 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 /// Connects to `$DISPLAY` and asks for cursor changes: the connection and its root.
 fn open() -> Result<(RustConnection, u32), String> {
-    let (conn, screen) =
-        x11rb::connect(None).map_err(|e| format!("cannot connect to the X server; {e}"))?;
-    let root = conn
-        .setup()
-        .roots
-        .get(screen)
-        .ok_or("the X server has no such screen")?
-        .root;
+    let (conn, screen) = crate::capture::x11::connect_display()?;
+    let root = screen.root;
     let supported = conn
         .xfixes_query_version(4, 0)
         .ok()

@@ -11,7 +11,7 @@ mod pattern;
 mod placeholder;
 mod screen;
 mod shm;
-mod x11;
+pub(crate) mod x11;
 
 use std::sync::Arc;
 

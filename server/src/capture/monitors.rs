@@ -6,7 +6,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use x11rb::connection::Connection as _;
 use x11rb::protocol::randr::ConnectionExt as _;
 use x11rb::protocol::xproto::ConnectionExt as _;
 
@@ -59,13 +58,7 @@ pub struct Monitor {
 
 /// The monitors of `$DISPLAY`, in RandR's order, and the whole screen's geometry.
 pub fn list() -> Result<(Vec<Monitor>, Geometry), String> {
-    let (conn, screen) =
-        x11rb::connect(None).map_err(|e| format!("cannot connect to the X server; {e}"))?;
-    let root = conn
-        .setup()
-        .roots
-        .get(screen)
-        .ok_or("the X server has no such screen")?;
+    let (conn, root) = super::x11::connect_display()?;
     let whole = Geometry {
         x: 0,
         y: 0,

@@ -58,6 +58,19 @@ pub struct X11Capture {
     reshaped: bool,
 }
 
+/// Connects to `$DISPLAY`: the connection and its screen (root window, size).
+pub fn connect_display() -> Result<(RustConnection, x11rb::protocol::xproto::Screen), String> {
+    let (conn, screen) =
+        x11rb::connect(None).map_err(|e| format!("cannot connect to the X server; {e}"))?;
+    let root = conn
+        .setup()
+        .roots
+        .get(screen)
+        .cloned()
+        .ok_or("the X server has no such screen")?;
+    Ok((conn, root))
+}
+
 /// Which capture path to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefer {
