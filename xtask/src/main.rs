@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -77,6 +78,60 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// Numbered steps, each saying what it does and how long it takes, and a summary.
+struct Steps {
+    total: usize,
+    done: Vec<(String, String, Duration)>,
+    started: Instant,
+}
+
+impl Steps {
+    fn new(total: usize) -> Steps {
+        Steps {
+            total,
+            done: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs step `what` (`takes`: what to expect, said before it starts); `f` says
+    /// what it did ("skipped: …" when there was nothing to do).
+    fn step(&mut self, what: &str, takes: &str, f: impl FnOnce() -> Result<String>) -> Result<()> {
+        let n = self.done.len() + 1;
+        eprintln!("xtask: [{n}/{}] {what}{takes}", self.total);
+        let t0 = Instant::now();
+        let outcome = f().with_context(|| format!("step {n}/{} ({what}) failed", self.total))?;
+        let took = t0.elapsed();
+        eprintln!(
+            "xtask: [{n}/{}] {what}: {outcome} ({})",
+            self.total,
+            secs(took)
+        );
+        self.done.push((what.to_string(), outcome, took));
+        Ok(())
+    }
+
+    fn summary(&self, last: &str) {
+        eprintln!("xtask: ---------------------------------------------------------------");
+        for (i, (what, outcome, took)) in self.done.iter().enumerate() {
+            eprintln!(
+                "xtask: {:>2}. {what:<42} {outcome} ({})",
+                i + 1,
+                secs(*took)
+            );
+        }
+        eprintln!("xtask: {last}, {} in all", secs(self.started.elapsed()));
+    }
+}
+
+fn secs(d: Duration) -> String {
+    if d.as_secs() >= 60 {
+        format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd
@@ -121,17 +176,17 @@ fn missing_packages(packages: &[&'static str]) -> Vec<&'static str> {
         .collect()
 }
 
-fn setup_packages(packages: &[&'static str]) -> Result<()> {
+fn setup_packages(packages: &[&'static str]) -> Result<String> {
     if version_of("dpkg-query").is_none() {
         eprintln!(
             "xtask: not a Debian-like system; install these yourself: {}",
             packages.join(" ")
         );
-        return Ok(());
+        return Ok("skipped: not a Debian-like system".into());
     }
     let missing = missing_packages(packages);
     if missing.is_empty() {
-        return Ok(());
+        return Ok(format!("skipped: all {} installed", packages.len()));
     }
     if !is_root() {
         bail!(
@@ -143,7 +198,8 @@ fn setup_packages(packages: &[&'static str]) -> Result<()> {
     run(Command::new("apt-get")
         .args(["install", "-y", "-qq"])
         .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    Ok(format!("installed {}", missing.join(" ")))
 }
 
 /// The `wasm-bindgen` crate version in Cargo.lock: the CLI must match it exactly.
@@ -160,69 +216,162 @@ fn wasm_bindgen_version() -> Result<String> {
     bail!("wasm-bindgen is not in Cargo.lock")
 }
 
-fn setup_tools() -> Result<()> {
+fn setup_wasm_target() -> Result<String> {
     let targets = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
     let has_wasm = matches!(&targets, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown"));
-    if !has_wasm {
-        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    if has_wasm {
+        return Ok("skipped: installed".into());
     }
-    if !version_of("trunk").is_some_and(|v| v.contains(TRUNK_VERSION)) {
-        run(Command::new(cargo()).args([
-            "install",
-            "trunk",
-            "--version",
-            TRUNK_VERSION,
-            "--locked",
-        ]))?;
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    Ok("installed".into())
+}
+
+fn setup_trunk() -> Result<String> {
+    if version_of("trunk").is_some_and(|v| v.contains(TRUNK_VERSION)) {
+        return Ok(format!("skipped: trunk {TRUNK_VERSION} installed"));
     }
+    run(Command::new(cargo()).args(["install", "trunk", "--version", TRUNK_VERSION, "--locked"]))?;
+    Ok(format!("built trunk {TRUNK_VERSION}"))
+}
+
+fn setup_wasm_bindgen() -> Result<String> {
     let wb = wasm_bindgen_version()?;
-    if !version_of("wasm-bindgen").is_some_and(|v| v.contains(&wb)) {
-        run(Command::new(cargo()).args(["install", "wasm-bindgen-cli", "--version", &wb]))?;
+    if version_of("wasm-bindgen").is_some_and(|v| v.contains(&wb)) {
+        return Ok(format!("skipped: wasm-bindgen {wb} installed"));
     }
+    run(Command::new(cargo()).args(["install", "wasm-bindgen-cli", "--version", &wb]))?;
+    Ok(format!("built wasm-bindgen-cli {wb}"))
+}
+
+fn setup_binaryen() -> Result<String> {
     let wasm_opt = tools_bin().join("wasm-opt");
     let major = BINARYEN_VERSION
         .split('.')
         .next()
         .unwrap_or(BINARYEN_VERSION);
     let have = version_of(&wasm_opt.to_string_lossy());
-    if !have.is_some_and(|v| v.contains(&format!("version {major} "))) {
-        if version_of("npm").is_none() {
-            bail!("npm is missing; install Node.js and npm (apt-get install nodejs npm)");
-        }
-        run(Command::new("npm")
-            .args([
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-            ])
-            .arg(root().join("target/tools"))
-            .arg(format!("binaryen@{BINARYEN_VERSION}")))?;
+    if have.is_some_and(|v| v.contains(&format!("version {major} "))) {
+        return Ok(format!("skipped: binaryen {major} installed"));
     }
-    Ok(())
+    if version_of("npm").is_none() {
+        bail!("npm is missing; install Node.js and npm (apt-get install nodejs npm)");
+    }
+    run(Command::new("npm")
+        .args([
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+        ])
+        .arg(root().join("target/tools"))
+        .arg(format!("binaryen@{BINARYEN_VERSION}")))?;
+    Ok(format!("installed binaryen {BINARYEN_VERSION}"))
 }
 
-fn setup() -> Result<()> {
-    setup_packages(PACKAGES)?;
-    setup_tools()
+/// The set-up steps every task starts with ([`SETUP_STEPS`] of them).
+fn setup(steps: &mut Steps, packages: &[&'static str]) -> Result<()> {
+    steps.step(
+        "system packages",
+        " (apt, when some are missing: a few minutes)",
+        || setup_packages(packages),
+    )?;
+    steps.step("the wasm32 target", "", setup_wasm_target)?;
+    steps.step(
+        "trunk",
+        " (built from source when missing: about 8 minutes on 2 cores, once)",
+        setup_trunk,
+    )?;
+    steps.step(
+        "wasm-bindgen-cli",
+        " (built from source when missing: about 2 minutes, once)",
+        setup_wasm_bindgen,
+    )?;
+    steps.step("binaryen (wasm-opt, from npm)", "", setup_binaryen)
 }
 
-fn build_client() -> Result<()> {
+const SETUP_STEPS: usize = 5;
+
+/// Builds the client into a staging folder, then copies into `dist/` only what changed:
+/// an unchanged client leaves `dist/` untouched, so the server (which embeds it) is not
+/// rebuilt.
+fn build_client() -> Result<String> {
     // Trunk takes wasm-opt from PATH: ours first.
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path =
         std::env::join_paths(std::iter::once(tools_bin()).chain(std::env::split_paths(&path)))
             .context("build PATH")?;
+    let staging = root().join("target/dist-staging");
     run(Command::new("trunk")
-        .args(["build", "--release", "--offline"])
+        .args(["build", "--release", "--offline", "--dist"])
+        .arg(&staging)
         .env("PATH", path)
-        .current_dir(root()))
+        .current_dir(root()))?;
+    let changed = sync_dir(&staging, &root().join("dist")).context("update dist/")?;
+    Ok(if changed == 0 {
+        "unchanged (dist/ left alone)".into()
+    } else {
+        format!("{changed} files updated in dist/")
+    })
 }
 
-fn main() -> Result<()> {
+/// Makes `to` hold exactly `from`'s files, writing only those whose bytes differ.
+/// Returns how many files it wrote or removed.
+fn sync_dir(from: &Path, to: &Path) -> Result<usize> {
+    std::fs::create_dir_all(to)?;
+    let mut changed = 0;
+    let mut wanted = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        wanted.insert(name.clone());
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type()?.is_dir() {
+            changed += sync_dir(&src, &dst)?;
+            continue;
+        }
+        let bytes = std::fs::read(&src)?;
+        if std::fs::read(&dst).ok().as_deref() != Some(bytes.as_slice()) {
+            std::fs::write(&dst, &bytes)?;
+            changed += 1;
+        }
+    }
+    for entry in std::fs::read_dir(to)? {
+        let entry = entry?;
+        if !wanted.contains(&entry.file_name()) {
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// `cargo <args> <rest>` in the workspace, as one step's work.
+fn cargo_in_root(args: &[&str], rest: &[String]) -> Result<String> {
+    run(Command::new(cargo())
+        .args(args)
+        .args(rest)
+        .current_dir(root()))?;
+    Ok("ok".into())
+}
+
+fn main() {
+    // One message for a failure, not a second copy with a backtrace: the command that
+    // failed has printed its own output already.
+    if let Err(e) = task() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn task() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (task, rest) = match args.split_first() {
         Some((t, rest)) => (
@@ -235,68 +384,138 @@ fn main() -> Result<()> {
         None => ("help", Vec::new()),
     };
     match task {
-        "setup" => setup(),
+        "setup" => {
+            let mut steps = Steps::new(SETUP_STEPS);
+            setup(&mut steps, PACKAGES)?;
+            steps.summary("set up");
+            Ok(())
+        }
         "run" => {
-            setup()?;
-            build_client()?;
-            run(Command::new(cargo())
-                .args([
-                    "run",
-                    "--release",
-                    "-p",
-                    "deskcast-server",
-                    "--bin",
-                    "deskcast",
-                    "--",
-                ])
+            let mut steps = Steps::new(SETUP_STEPS + 2);
+            setup(&mut steps, PACKAGES)?;
+            steps.step(
+                "the browser client (trunk)",
+                " (a minute the first time)",
+                build_client,
+            )?;
+            steps.step(
+                "the server (release)",
+                " (about 5 minutes the first time, seconds when nothing changed)",
+                || {
+                    cargo_in_root(
+                        &[
+                            "build",
+                            "--release",
+                            "-p",
+                            "deskcast-server",
+                            "--bin",
+                            "deskcast",
+                        ],
+                        &[],
+                    )
+                },
+            )?;
+            steps.summary("ready; starting deskcast");
+            let binary = root().join("target/release/deskcast");
+            let status = Command::new(&binary)
                 .args(&rest)
-                .current_dir(root()))
+                .status()
+                .with_context(|| format!("cannot start {}", binary.display()))?;
+            if !status.success() {
+                // deskcast said why itself.
+                std::process::exit(status.code().unwrap_or(1));
+            }
+            Ok(())
         }
         "test" => {
-            setup()?;
-            build_client()?;
-            run(Command::new(cargo())
-                .args(["fmt", "--all", "--check"])
-                .current_dir(root()))?;
-            run(Command::new(cargo())
-                .args([
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ])
-                .current_dir(root()))?;
-            run(Command::new(cargo())
-                .args([
-                    "clippy",
-                    "-p",
-                    "deskcast-client",
-                    "--target",
-                    "wasm32-unknown-unknown",
-                    "--",
-                    "-D",
-                    "warnings",
-                ])
-                .current_dir(root()))?;
-            run(Command::new(cargo())
-                .args(["test", "--workspace"])
-                .args(&rest)
-                .current_dir(root()))
+            let mut steps = Steps::new(SETUP_STEPS + 5);
+            setup(&mut steps, PACKAGES)?;
+            steps.step("the browser client (trunk)", "", build_client)?;
+            steps.step("formatting (cargo fmt --check)", "", || {
+                cargo_in_root(&["fmt", "--all", "--check"], &[])
+            })?;
+            steps.step("lints (clippy)", "", || {
+                cargo_in_root(
+                    &[
+                        "clippy",
+                        "--workspace",
+                        "--all-targets",
+                        "--",
+                        "-D",
+                        "warnings",
+                    ],
+                    &[],
+                )
+            })?;
+            steps.step("lints of the client for wasm32 (clippy)", "", || {
+                cargo_in_root(
+                    &[
+                        "clippy",
+                        "-p",
+                        "deskcast-client",
+                        "--target",
+                        "wasm32-unknown-unknown",
+                        "--",
+                        "-D",
+                        "warnings",
+                    ],
+                    &[],
+                )
+            })?;
+            steps.step(
+                "every test (cargo test --workspace)",
+                " (several minutes: real X servers, Chromium, ffmpeg)",
+                || cargo_in_root(&["test", "--workspace"], &rest),
+            )?;
+            steps.summary("all passed");
+            Ok(())
         }
         "bench" => {
-            setup()?;
-            setup_packages(BENCH_PACKAGES)?;
-            build_client()?;
-            run(Command::new(cargo())
-                .args(["bench", "-p", "deskcast-server"])
-                .args(&rest)
-                .current_dir(root()))
+            let mut steps = Steps::new(SETUP_STEPS + 3);
+            setup(&mut steps, PACKAGES)?;
+            steps.step(
+                "the peers measured against (TigerVNC, websockify, noVNC)",
+                "",
+                || setup_packages(BENCH_PACKAGES),
+            )?;
+            steps.step("the browser client (trunk)", "", build_client)?;
+            steps.step("the benchmarks (they print numbers)", "", || {
+                cargo_in_root(&["bench", "-p", "deskcast-server"], &rest)
+            })?;
+            steps.summary("done");
+            Ok(())
         }
         _ => {
             eprintln!("usage: cargo xtask <run [-- server args] | test | bench | setup>");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_client_leaves_dist_untouched() {
+        let base = std::env::temp_dir().join(format!("xtask-sync-{}", std::process::id()));
+        let (from, to) = (base.join("staging"), base.join("dist"));
+        std::fs::create_dir_all(from.join("snippets")).expect("dirs");
+        std::fs::write(from.join("index.html"), "<html>").expect("write");
+        std::fs::write(from.join("snippets/a.js"), "a").expect("write");
+        assert_eq!(sync_dir(&from, &to).expect("sync"), 2, "a first build writes all");
+        let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime");
+        let before = stamp(&to.join("index.html"));
+        std::thread::sleep(Duration::from_millis(20));
+        // The same build again (trunk rewrites its output): nothing is touched.
+        std::fs::write(from.join("index.html"), "<html>").expect("write");
+        assert_eq!(sync_dir(&from, &to).expect("sync"), 0);
+        assert_eq!(stamp(&to.join("index.html")), before);
+        // A changed file is written, a gone one removed.
+        std::fs::write(from.join("index.html"), "<html lang=en>").expect("write");
+        std::fs::remove_file(from.join("snippets/a.js")).expect("rm");
+        assert_eq!(sync_dir(&from, &to).expect("sync"), 2);
+        assert!(!to.join("snippets/a.js").exists());
+        let _ = std::fs::remove_dir_all(&base);
     }
 }
