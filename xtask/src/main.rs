@@ -353,6 +353,109 @@ fn sync_dir(from: &Path, to: &Path) -> Result<usize> {
     Ok(changed)
 }
 
+/// A child process stopped on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The README's pictures, made anew: a real X desktop (Xvfb with an xterm) streamed by
+/// the release server, photographed by headless Chromium as the control page, the
+/// view-only page (its badge and status line) and the script-free `/mjpeg` page.
+fn screenshots() -> Result<String> {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x720x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start Xvfb")?;
+    let mut line = String::new();
+    std::io::BufReader::new(xvfb.stdout.take().context("Xvfb stdout")?)
+        .read_line(&mut line)
+        .context("read Xvfb's display")?;
+    let _xvfb = Child(xvfb);
+    let display = format!(":{}", line.trim());
+    let _xterm = Child(
+        Command::new("xterm")
+            .args([
+                "-geometry",
+                "110x34+40+30",
+                "-fa",
+                "Monospace",
+                "-fs",
+                "11",
+                "-e",
+                "sh -c 'echo A desktop streamed by deskcast; echo; ls -l /usr/share/doc | head -28; sleep 120'",
+            ])
+            .env("DISPLAY", &display)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start xterm")?,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let (control, view) = ("screenshots-control-0001", "screenshots-view-00000001");
+    let _server = Child(
+        Command::new(root().join("target/release/deskcast"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--token",
+                control,
+                "--view-token",
+                view,
+            ])
+            .env("DISPLAY", &display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start deskcast")?,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let out = root().join("docs/images");
+    std::fs::create_dir_all(&out)?;
+    let shots = [
+        ("control.png", format!("/?token={control}")),
+        ("view-only.png", format!("/?token={view}")),
+        ("mjpeg.png", format!("/mjpeg?token={view}")),
+    ];
+    for (name, path) in &shots {
+        run(Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+                "--hide-scrollbars",
+                "--window-size=1280,800",
+                "--virtual-time-budget=5000",
+            ])
+            .arg(format!("--screenshot={}", out.join(name).display()))
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .stderr(Stdio::null()))?;
+    }
+    Ok(format!("{} pictures in docs/images", shots.len()))
+}
+
 /// `cargo <args> <rest>` in the workspace, as one step's work.
 fn cargo_in_root(args: &[&str], rest: &[String]) -> Result<String> {
     run(Command::new(cargo())
@@ -470,6 +573,31 @@ fn task() -> Result<()> {
             steps.summary("all passed");
             Ok(())
         }
+        "screenshots" => {
+            let mut steps = Steps::new(SETUP_STEPS + 3);
+            setup(&mut steps, PACKAGES)?;
+            steps.step("the browser client (trunk)", "", build_client)?;
+            steps.step("the server (release)", "", || {
+                cargo_in_root(
+                    &[
+                        "build",
+                        "--release",
+                        "-p",
+                        "deskcast-server",
+                        "--bin",
+                        "deskcast",
+                    ],
+                    &[],
+                )
+            })?;
+            steps.step(
+                "screenshots into docs/images (Xvfb, xterm, headless Chromium)",
+                "",
+                screenshots,
+            )?;
+            steps.summary("done");
+            Ok(())
+        }
         "bench" => {
             let mut steps = Steps::new(SETUP_STEPS + 3);
             setup(&mut steps, PACKAGES)?;
@@ -486,7 +614,9 @@ fn task() -> Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <run [-- server args] | test | bench | setup>");
+            eprintln!(
+                "usage: cargo xtask <run [-- server args] | test | bench | setup | screenshots>"
+            );
             Ok(())
         }
     }
@@ -503,8 +633,16 @@ mod tests {
         std::fs::create_dir_all(from.join("snippets")).expect("dirs");
         std::fs::write(from.join("index.html"), "<html>").expect("write");
         std::fs::write(from.join("snippets/a.js"), "a").expect("write");
-        assert_eq!(sync_dir(&from, &to).expect("sync"), 2, "a first build writes all");
-        let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime");
+        assert_eq!(
+            sync_dir(&from, &to).expect("sync"),
+            2,
+            "a first build writes all"
+        );
+        let stamp = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .expect("mtime")
+        };
         let before = stamp(&to.join("index.html"));
         std::thread::sleep(Duration::from_millis(20));
         // The same build again (trunk rewrites its output): nothing is touched.

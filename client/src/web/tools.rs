@@ -177,7 +177,12 @@ impl App {
         // Only the controller picks the monitor; viewers see which.
         self.tools.monitor_select.set_disabled(!controlling);
         let connected = s.status.state == crate::stats::ConnState::Connected;
-        let label = s.status.control.button(controlling).filter(|_| connected);
+        // A source that takes no input (a camera, the test pattern) has no control to pass.
+        let label = s
+            .status
+            .control
+            .button(controlling)
+            .filter(|_| connected && s.status.input);
         let button = &self.tools.control_button;
         match label {
             Some(text) => {
