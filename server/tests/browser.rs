@@ -420,3 +420,34 @@ async fn the_keys_menu_sends_combinations_the_browser_keeps_for_itself() {
     browser.close().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_load_leaves_no_warnings_or_errors_in_the_console() {
+    if !(have("chromium") & have("chromedriver")) {
+        return;
+    }
+    let mut config = Config::pattern(IMAGE.0, IMAGE.1);
+    config.test_accept_input = true;
+    let server = TestServer::start(config).await;
+    let browser = Browser::start(WINDOW.0, WINDOW.1).await;
+    browser.goto(&server.url("/")).await;
+    // Connected, and frames flowing (read from the DOM: reading the canvas back would
+    // make Chromium warn about the test's own getImageData).
+    let flowing = browser
+        .wait_for(
+            Duration::from_secs(20),
+            r#"const t = document.getElementById('status').textContent;
+               return /connected .* [1-9][0-9]* fps/.test(t) ? t : null;"#,
+        )
+        .await;
+    assert!(flowing.is_some(), "the page connected and drew");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let console = browser.console().await;
+    let bad: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("\"WARNING\"") || l.contains("\"SEVERE\""))
+        .collect();
+    assert!(bad.is_empty(), "the console on a clean load:\n{console}");
+    browser.close().await;
+    server.shutdown().await;
+}
