@@ -456,6 +456,35 @@ fn screenshots() -> Result<String> {
     Ok(format!("{} pictures in docs/images", shots.len()))
 }
 
+/// What a second `cargo xtask run` does, checked: the client build leaves `dist/`
+/// alone, so building the server compiles and links nothing.
+fn second_build_is_fresh() -> Result<String> {
+    let build = || -> Result<String> {
+        let out = Command::new(cargo())
+            .args(["build", "-p", "deskcast-server", "--bin", "deskcast"])
+            .current_dir(root())
+            .output()
+            .context("run cargo build")?;
+        if !out.status.success() {
+            bail!(
+                "cargo build failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    build()?; // settles the build (tests built with dev-dependencies' features)
+    let client = build_client()?;
+    if !client.starts_with("unchanged") {
+        bail!("building the same client again changed dist/: {client}");
+    }
+    let said = build()?;
+    if said.contains("Compiling deskcast-server") {
+        bail!("the server was rebuilt although nothing changed:\n{said}");
+    }
+    Ok("client unchanged, server fresh".into())
+}
+
 /// `cargo <args> <rest>` in the workspace, as one step's work.
 fn cargo_in_root(args: &[&str], rest: &[String]) -> Result<String> {
     run(Command::new(cargo())
@@ -531,7 +560,7 @@ fn task() -> Result<()> {
             Ok(())
         }
         "test" => {
-            let mut steps = Steps::new(SETUP_STEPS + 5);
+            let mut steps = Steps::new(SETUP_STEPS + 6);
             setup(&mut steps, PACKAGES)?;
             steps.step("the browser client (trunk)", "", build_client)?;
             steps.step("formatting (cargo fmt --check)", "", || {
@@ -569,6 +598,11 @@ fn task() -> Result<()> {
                 "every test (cargo test --workspace)",
                 " (several minutes: real X servers, Chromium, ffmpeg)",
                 || cargo_in_root(&["test", "--workspace"], &rest),
+            )?;
+            steps.step(
+                "a second build with nothing changed (no server re-link)",
+                "",
+                second_build_is_fresh,
             )?;
             steps.summary("all passed");
             Ok(())
