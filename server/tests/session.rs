@@ -477,3 +477,27 @@ async fn monitors_are_listed_streamed_alone_and_switched_at_runtime() {
     send(&mut ws, r#"{"type":"monitor","index":99}"#).await;
     expect_error(&mut ws, deskcast_shared::ErrorCode::OutOfRange).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giving_control_up_sticks_until_asked_for_again() {
+    let server = TestServer::start(deskcast_server::Config::pattern(64, 64)).await;
+    let (mut a, hello) = ws_connect(&server).await;
+    assert_eq!(ids(&hello).1, Role::Control);
+    send(&mut a, r#"{"type":"release_control"}"#).await;
+    assert!(
+        text_matching(&mut a, Duration::from_secs(2), role_is(Role::View))
+            .await
+            .is_some(),
+        "given up"
+    );
+    let retaken = text_matching(&mut a, Duration::from_secs(1), role_is(Role::Control)).await;
+    assert!(retaken.is_none(), "the seat is not taken straight back");
+    send(&mut a, r#"{"type":"request_control"}"#).await;
+    assert!(
+        text_matching(&mut a, Duration::from_secs(2), role_is(Role::Control))
+            .await
+            .is_some(),
+        "asked for again: granted (nobody else controls)"
+    );
+    server.shutdown().await;
+}

@@ -310,6 +310,10 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
         id,
     };
     let controlling = Arc::new(AtomicBool::new(may_control && app.seat.try_claim(id)));
+    // Whether this session takes a free seat by itself: not after it gave control up
+    // (until it asks again), or "give up control" would take it straight back.
+    let wants_control = Arc::new(AtomicBool::new(may_control));
+    let (send_wants, recv_wants) = (wants_control.clone(), wants_control);
     let role = |c: bool| if c { Role::Control } else { Role::View };
     tracing::info!(id, role = ?role(controlling.load(Ordering::SeqCst)), "viewer connected");
     let mut viewer = app.pipeline.subscribe();
@@ -402,7 +406,7 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         break;
                     }
                     let st = *seat.borrow_and_update();
-                    if may_control && st.holder.is_none() {
+                    if may_control && st.holder.is_none() && send_wants.load(Ordering::SeqCst) {
                         // Free: the first control session to see it takes it.
                         send_seat.try_claim(id);
                     }
@@ -662,10 +666,14 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                         "control refused; this connection came with the view token",
                     )),
                     Ok(ClientMessage::RequestControl) => {
+                        recv_wants.store(true, Ordering::SeqCst);
                         recv_app.seat.request(id);
                         None
                     }
                     Ok(ClientMessage::ReleaseControl) => {
+                        if recv_app.seat.holds(id) {
+                            recv_wants.store(false, Ordering::SeqCst);
+                        }
                         recv_app.seat.release(id);
                         None
                     }
