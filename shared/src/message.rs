@@ -182,8 +182,8 @@ pub enum ClientMessage {
     /// that long.
     RequestControl,
     /// The controller gives control up: to the viewer that asked for it, if one did,
-    /// else to nobody (the next control-token viewer to ask takes it). Everything the
-    /// controller held down is released first.
+    /// else to another control-token viewer that takes the free seat; it gets control
+    /// back only by asking again. Everything the controller held down is released first.
     ReleaseControl,
     /// The client has drawn every frame up to frame `seq` (the frame header's sequence
     /// number; not an input number). The server keeps only a small window of frames in
