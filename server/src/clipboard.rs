@@ -12,8 +12,7 @@
 //! Large transfers by the `INCR` protocol are not read: a text over what one property
 //! holds is logged and skipped.
 
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -34,6 +33,9 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 /// How often the thread looks for X events and commands while nothing happens.
 const POLL: Duration = Duration::from_millis(30);
 
+/// How often the thread tries to reach a lost X server again.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
 /// A clipboard text with a serial that changes with every new text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text {
@@ -45,7 +47,9 @@ pub struct Text {
 
 /// The clipboard thread's handle.
 pub struct Clipboard {
-    set: mpsc::Sender<String>,
+    /// The newest text to own, waiting for the thread: one slot, so a client that sets
+    /// texts faster than the thread takes them replaces, never queues.
+    pending: Arc<Mutex<Option<String>>>,
     remote: watch::Sender<Option<Text>>,
 }
 
@@ -59,19 +63,33 @@ impl Clipboard {
                 return None;
             }
         };
-        let (set, commands) = mpsc::channel();
+        let pending = Arc::new(Mutex::new(None));
         let (remote, _) = watch::channel(None);
-        let publish = remote.clone();
+        let (publish, commands) = (remote.clone(), pending.clone());
         std::thread::Builder::new()
             .name("deskcast-clipboard".into())
-            .spawn(move || x.run(&commands, &publish))
+            .spawn(move || {
+                let mut x = x;
+                loop {
+                    let serial = x.run(&commands, &publish);
+                    // The X server went away: connect again once it is back.
+                    x = loop {
+                        std::thread::sleep(RECONNECT_EVERY);
+                        if let Ok(mut again) = X::open(primary) {
+                            tracing::info!("clipboard: X connection back");
+                            again.serial = serial;
+                            break again;
+                        }
+                    };
+                }
+            })
             .ok()?;
-        Some(Clipboard { set, remote })
+        Some(Clipboard { pending, remote })
     }
 
     /// Makes `text` the desktop's clipboard.
     pub fn set(&self, text: String) {
-        let _ = self.set.send(text);
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(text);
     }
 
     /// The desktop's clipboard text as it changes (`None` until something is copied).
@@ -156,12 +174,16 @@ impl X {
         })
     }
 
-    fn run(mut self, commands: &mpsc::Receiver<String>, publish: &watch::Sender<Option<Text>>) {
+    /// Serves the clipboard until the X connection is lost; returns the last serial.
+    fn run(
+        &mut self,
+        pending: &Mutex<Option<String>>,
+        publish: &watch::Sender<Option<Text>>,
+    ) -> u64 {
         loop {
-            match commands.try_recv() {
-                Ok(text) => self.own(text),
-                Err(mpsc::TryRecvError::Disconnected) => return,
-                Err(mpsc::TryRecvError::Empty) => {}
+            let next = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(text) = next {
+                self.own(text);
             }
             let event = match self.conn.poll_for_event() {
                 Ok(Some(e)) => e,
@@ -171,7 +193,7 @@ impl X {
                 }
                 Err(e) => {
                     tracing::warn!(cause = %e, "clipboard: X connection lost");
-                    return;
+                    return self.serial;
                 }
             };
             match event {

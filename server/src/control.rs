@@ -103,63 +103,72 @@ impl Seat {
         won
     }
 
-    /// Hands the seat from whoever holds it to `to`, releasing what the holder held.
-    fn hand_to(&self, to: u64) {
-        (self.on_handover)();
-        self.state.send_modify(|s| {
-            s.holder = Some(to);
-            s.asked_by = None;
+    /// Changes the seat with `decide`, which sees the state, the holder's idle time and
+    /// the idle limit, and returns what it did; the change is one step, so no other
+    /// session acts on a state that no longer holds. When the holder changes from one
+    /// session to another (or to none), what the old one held is released first.
+    fn change<T>(&self, decide: impl FnOnce(&mut SeatState, Duration, Duration) -> T) -> T {
+        let (idle_for, limit) = (self.idle_for(), self.idle);
+        let mut out = None;
+        let mut handed = false;
+        self.state.send_if_modified(|s| {
+            let before = *s;
+            out = Some(decide(s, idle_for, limit));
+            if before.holder.is_some() && s.holder != before.holder {
+                // Inside the change: no event of the new holder can come before it.
+                (self.on_handover)();
+            }
+            handed = s.holder != before.holder && s.holder.is_some();
+            *s != before
         });
-        self.touch();
+        if handed {
+            self.touch();
+        }
+        out.expect("decide ran")
     }
 
     /// `id` gives the seat up (or leaves): to the session that asked, if any.
     pub fn release(&self, id: u64) {
-        let st = *self.state.borrow();
-        if st.holder != Some(id) {
-            return;
-        }
-        match st.asked_by {
-            Some(next) => self.hand_to(next),
-            None => {
-                (self.on_handover)();
-                self.state.send_modify(|s| s.holder = None);
+        self.change(|s, _, _| {
+            if s.holder == Some(id) {
+                s.holder = s.asked_by.take();
             }
-        }
+        });
     }
 
     /// `id` asks for the seat (see the module notes).
     pub fn request(&self, id: u64) -> Requested {
-        if self.try_claim(id) {
-            return Requested::Granted;
-        }
-        if self.idle_for() >= self.idle {
-            self.hand_to(id);
-            return Requested::Granted;
-        }
-        self.state.send_if_modified(|s| {
-            let changed = s.asked_by != Some(id);
-            s.asked_by = Some(id);
-            changed
-        });
-        Requested::Asked(self.idle.saturating_sub(self.idle_for()))
+        self.change(|s, idle_for, limit| {
+            if s.holder.is_none() || s.holder == Some(id) || idle_for >= limit {
+                s.holder = Some(id);
+                s.asked_by = None;
+                Requested::Granted
+            } else {
+                s.asked_by = Some(id);
+                Requested::Asked(limit.saturating_sub(idle_for))
+            }
+        })
     }
 
     /// For a session that asked: takes the seat once the controller stayed idle long
-    /// enough; true if it did.
+    /// enough (or left); true if it did.
     pub fn grant_if_idle(&self, id: u64) -> bool {
-        let st = *self.state.borrow();
-        if st.asked_by != Some(id) {
-            return false;
-        }
-        if st.holder.is_none() {
-            return self.try_claim(id);
-        }
-        if self.idle_for() >= self.idle {
-            self.hand_to(id);
-            return true;
-        }
-        false
+        self.change(|s, idle_for, limit| {
+            let due = s.asked_by == Some(id) && (s.holder.is_none() || idle_for >= limit);
+            if due {
+                s.holder = Some(id);
+                s.asked_by = None;
+            }
+            due
+        })
+    }
+
+    /// Runs `f` (queueing an input event) only while `id` holds the seat, with no
+    /// handover in between: an event of the old controller is either queued before the
+    /// handover releases what it held, or refused.
+    pub fn if_holder<T>(&self, id: u64, f: impl FnOnce() -> T) -> Option<T> {
+        let st = self.state.borrow();
+        (st.holder == Some(id)).then(f)
     }
 
     /// `id` no longer waits for the seat (it left).

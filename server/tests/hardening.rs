@@ -524,6 +524,15 @@ async fn a_lost_x_server_is_told_and_survived_and_streaming_resumes_when_it_retu
         ev.iter().any(|e| matches!(e, XEvent::Press { .. })),
         "a click reaches the new X server: {ev:?}"
     );
+    // The clipboard follows the new X server too.
+    if have("xclip") {
+        x.copy("copied after the restart");
+        let copied = text_matching(&mut ws, Duration::from_secs(4), |m| {
+            matches!(m, ServerMessage::Clipboard { text } if text == "copied after the restart")
+        })
+        .await;
+        assert!(copied.is_some(), "the clipboard reconnected");
+    }
     server.shutdown().await;
 }
 

@@ -253,6 +253,8 @@ impl Paste {
             ));
         };
         if !controlling {
+            // Pieces from before control was lost are dropped too.
+            *self = Paste::default();
             return Some(error(
                 ErrorCode::ViewOnly,
                 "clipboard refused; only the controller sets the remote clipboard",
@@ -658,9 +660,15 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     Ok(ClientMessage::Clipboard { text, more }) => {
                         paste.piece(&recv_app, recv_app.seat.holds(id), &text, more)
                     }
-                    Ok(ClientMessage::Monitor { index }) => {
-                        switch_monitor(&recv_app, recv_app.seat.holds(id), index)
-                    }
+                    // A switch asks the X server for its monitors: input's budget applies.
+                    Ok(ClientMessage::Monitor { index }) => match budget.take(Instant::now()) {
+                        Verdict::Accept => switch_monitor(&recv_app, recv_app.seat.holds(id), index),
+                        Verdict::DropAndTell => Some(error(
+                            ErrorCode::RateLimited,
+                            "monitor switch dropped; more events per second than --max-input-rate allows",
+                        )),
+                        Verdict::Drop => None,
+                    },
                     Ok(ClientMessage::RequestControl) if !may_control => Some(error(
                         ErrorCode::ViewOnly,
                         "control refused; this connection came with the view token",
@@ -679,17 +687,12 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
                     }
                     // Releases of what this client holds skip the rate budget: dropping
                     // one would leave a key held. Any other release is input like any.
-                    Ok(m) if held.releases(&m) => {
-                        handle_input(&recv_app, recv_app.seat.holds(id), m)
-                    }
+                    Ok(m) if held.releases(&m) => handle_input(&recv_app, id, m),
                     Ok(m) => match budget.take(Instant::now()) {
                         Verdict::Accept => {
                             held.accepted(&m);
-                            let controlling = recv_app.seat.holds(id);
-                            if controlling {
-                                recv_app.seat.touched(id);
-                            }
-                            let reply = handle_input(&recv_app, controlling, m);
+                            recv_app.seat.touched(id);
+                            let reply = handle_input(&recv_app, id, m);
                             let outcome = if reply.is_some() {
                                 "refused"
                             } else {
@@ -776,7 +779,8 @@ fn source_message(state: &SourceState) -> ServerMessage {
     }
 }
 
-fn handle_input(app: &AppState, controlling: bool, msg: ClientMessage) -> Option<Message> {
+fn handle_input(app: &AppState, id: u64, msg: ClientMessage) -> Option<Message> {
+    let controlling = app.seat.holds(id);
     let Some(input) = &app.input else {
         return Some(error(
             ErrorCode::NoDesktop,
@@ -808,7 +812,14 @@ fn handle_input(app: &AppState, controlling: bool, msg: ClientMessage) -> Option
         }
     }
     let release = is_release(&msg);
-    match input.send(msg) {
+    // Queued only while this session still holds the seat (see Seat::if_holder).
+    let Some(sent) = app.seat.if_holder(id, || input.send(msg)) else {
+        return Some(error(
+            ErrorCode::ViewOnly,
+            "input refused; control passed to another viewer",
+        ));
+    };
+    match sent {
         Ok(()) => None,
         Err(SendError::Full) => {
             if release {

@@ -219,7 +219,7 @@ impl<'a> Engine<'a> {
         match reopen() {
             Ok(source) => self.adopt(source),
             Err(e) => {
-                tracing::warn!(cause = %e, "cannot open the resized screen");
+                self.log.error("cannot open the resized screen", &e);
                 self.check_lost();
             }
         }
