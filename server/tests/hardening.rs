@@ -106,7 +106,7 @@ async fn the_cookie_is_a_session_a_planted_one_does_not_break_ws_and_sign_out_en
     // Another server on this host planted a cookie of the same name with a narrower
     // path: the browser sends it first. Ours still opens /ws.
     let both = format!("{name}=planted-by-another-port; {cookie}");
-    let (_ws, hello) = ws_open(&server, "", &[("Cookie", &both)])
+    let (mut ws, hello) = ws_open(&server, "", &[("Cookie", &both)])
         .await
         .expect("the session opens /ws despite the planted cookie");
     assert_eq!(role_of(&hello), Role::Control);
@@ -133,6 +133,19 @@ async fn the_cookie_is_a_session_a_planted_one_does_not_break_ws_and_sign_out_en
         Some(401),
         "a revoked session is refused"
     );
+    // The socket opened with it is closed too.
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Close(frame) = m {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    assert_eq!(closed, Some(4001), "signed out: the open socket closes");
     // The token still signs in anew.
     let (head, _) = get(server.addr, &format!("/?token={VIEW}"), &[]).await;
     let again = head.header("set-cookie").expect("a new session");

@@ -24,11 +24,13 @@ pub const ABSOLUTE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// sessions, so this only bounds a client that opens the URL in a loop.
 const MAX_SESSIONS: usize = 1024;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Session {
     role: Role,
     began: Instant,
     used: Instant,
+    /// Dropped with the session: what was opened with it (a WebSocket) hears the end.
+    ended: tokio::sync::watch::Sender<()>,
 }
 
 impl Session {
@@ -65,6 +67,7 @@ impl Sessions {
             role,
             began: now,
             used: now,
+            ended: tokio::sync::watch::channel(()).0,
         };
         live.insert(digest(&id), session);
         Ok(id)
@@ -81,6 +84,13 @@ impl Sessions {
         }
         session.used = now;
         Some(session.role)
+    }
+
+    /// A receiver whose `changed()` fails once session `id` has ended (signed out,
+    /// expired, or the table made room), for what stays open after the check.
+    pub fn end_of(&self, id: &str) -> Option<tokio::sync::watch::Receiver<()>> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.get(&digest(id)).map(|s| s.ended.subscribe())
     }
 
     /// Ends session `id`; true if it was live.
@@ -117,6 +127,18 @@ mod tests {
         assert!(s.revoke(&w));
         assert!(!s.revoke(&w));
         assert_eq!(s.check(&w, t0), None);
+    }
+
+    #[test]
+    fn what_was_opened_with_a_session_hears_its_end() {
+        let s = Sessions::default();
+        let t0 = Instant::now();
+        let id = s.create(Role::Control, t0).expect("id");
+        let mut end = s.end_of(&id).expect("live");
+        assert!(end.has_changed().is_ok(), "still live");
+        assert!(s.revoke(&id));
+        assert!(end.has_changed().is_err(), "ended");
+        assert!(s.end_of(&id).is_none());
     }
 
     #[test]

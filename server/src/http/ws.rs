@@ -75,6 +75,7 @@ pub async fn upgrade(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(Access(role)): Extension<Access>,
+    end: Option<Extension<super::guard::SessionEnd>>,
 ) -> Response {
     let Some(seat) = app.viewers.try_take(role) else {
         tracing::warn!(%peer, "refused: too many viewers");
@@ -85,7 +86,9 @@ pub async fn upgrade(
         .max_frame_size(READ_LIMIT)
         .max_write_buffer_size(WRITE_LIMIT)
         .on_upgrade(move |socket| {
-            session(socket, app, may_control, seat).instrument(tracing::info_span!("ws", %peer))
+            let end = end.map(|Extension(e)| e.0);
+            session(socket, app, may_control, seat, end)
+                .instrument(tracing::info_span!("ws", %peer))
         })
 }
 
@@ -296,7 +299,25 @@ fn is_release(msg: &ClientMessage) -> bool {
     )
 }
 
-async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: ViewerSlot) {
+/// Resolves when the session the socket was opened with ends (sign-out); never for a
+/// socket opened with a token.
+async fn signed_out(end: &mut Option<watch::Receiver<()>>) {
+    match end {
+        Some(rx) => while rx.changed().await.is_ok() {},
+        None => std::future::pending().await,
+    }
+}
+
+/// WebSocket close code for a socket whose session was signed out.
+const CLOSE_SIGNED_OUT: u16 = 4001;
+
+async fn session(
+    socket: WebSocket,
+    app: AppState,
+    may_control: bool,
+    _slot: ViewerSlot,
+    mut end: Option<watch::Receiver<()>>,
+) {
     // Shutdown waits for this session to end (and its held input to be released).
     let _tracked = app.sessions.token();
     let _counted = app
@@ -740,6 +761,15 @@ async fn session(socket: WebSocket, app: AppState, may_control: bool, _slot: Vie
         _ = &mut recv_task => {
             // Give the send task a moment to flush a close frame, then stop it.
             let _ = tokio::time::timeout(Duration::from_millis(200), &mut send_task).await;
+            send_task.abort();
+        }
+        _ = signed_out(&mut end) => {
+            recv_task.abort();
+            let _ = control_tx_stop.try_send(Message::Close(Some(CloseFrame {
+                code: CLOSE_SIGNED_OUT,
+                reason: "signed out".into(),
+            })));
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut send_task).await;
             send_task.abort();
         }
         _ = app.stopped() => {

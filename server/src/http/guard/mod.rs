@@ -33,6 +33,11 @@ use names::{foreign_fetch, BadHost, Names};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access(pub Role);
 
+/// For a request let in by a session cookie: fails `changed()` once that session ends
+/// (sign-out), so a WebSocket opened with it closes then.
+#[derive(Debug, Clone)]
+pub struct SessionEnd(pub tokio::sync::watch::Receiver<()>);
+
 /// Pages whose `?token=` is exchanged for a session cookie.
 const PAGES: [&str; 2] = ["/", "/mjpeg"];
 
@@ -53,8 +58,9 @@ pub struct Guard {
 
 /// What the gate decided about a request.
 enum Outcome {
-    /// Pass it on, with this role (`None`: a route that needs none).
-    Pass(Option<Role>),
+    /// Pass it on, with this role (`None`: a route that needs none), and the end of the
+    /// session it came with, if a cookie let it in.
+    Pass(Option<Role>, Option<SessionEnd>),
     /// Answer it here; a role if it authenticated.
     Answer(Response, Option<Role>),
     /// A wrong token: answer this, after the delay its address has earned.
@@ -96,7 +102,7 @@ impl Guard {
     fn gate(&self, peer: SocketAddr, host: &str, req: &Request) -> Outcome {
         let path = req.uri().path();
         if path == "/healthz" {
-            return Outcome::Pass(None);
+            return Outcome::Pass(None, None);
         }
         let headers = req.headers();
         if path == WS_PATH {
@@ -127,13 +133,13 @@ impl Guard {
             return Outcome::Answer(self.sign_out(headers), None);
         }
         let Some(tokens) = &self.tokens else {
-            return Outcome::Pass(Some(Role::Control));
+            return Outcome::Pass(Some(Role::Control), None);
         };
         let now = Instant::now();
         let session = self
             .cookie
             .values(headers)
-            .find_map(|id| self.sessions.check(id, now));
+            .find_map(|id| self.sessions.check(id, now).map(|role| (id, role)));
         let query = query_token(req.uri().query());
         let bearer = bearer_token(headers);
         let by_token = |t: Option<&str>| t.and_then(|t| tokens.role_for(t));
@@ -141,10 +147,14 @@ impl Guard {
             if req.method() == Method::GET && PAGES.contains(&path) {
                 return Outcome::Answer(self.sign_in(path, role, now), Some(role));
             }
-            return Outcome::Pass(Some(role));
+            return Outcome::Pass(Some(role), None);
         }
-        if let Some(role) = by_token(bearer).or(session) {
-            return Outcome::Pass(Some(role));
+        if let Some(role) = by_token(bearer) {
+            return Outcome::Pass(Some(role), None);
+        }
+        if let Some((id, role)) = session {
+            let end = self.sessions.end_of(id).map(SessionEnd);
+            return Outcome::Pass(Some(role), end);
         }
         let mut r = text(
             StatusCode::UNAUTHORIZED,
@@ -224,10 +234,13 @@ pub async fn check(
         }
     };
     let response = match guard.gate(peer, &host, &req) {
-        Outcome::Pass(role) => {
+        Outcome::Pass(role, end) => {
             if let Some(role) = role {
                 conn.pass();
                 req.extensions_mut().insert(Access(role));
+            }
+            if let Some(end) = end {
+                req.extensions_mut().insert(end);
             }
             req.extensions_mut().insert(ConnectInfo(peer));
             next.run(req).await
