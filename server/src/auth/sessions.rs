@@ -134,7 +134,7 @@ mod tests {
         let s = Sessions::default();
         let t0 = Instant::now();
         let id = s.create(Role::Control, t0).expect("id");
-        let mut end = s.end_of(&id).expect("live");
+        let end = s.end_of(&id).expect("live");
         assert!(end.has_changed().is_ok(), "still live");
         assert!(s.revoke(&id));
         assert!(end.has_changed().is_err(), "ended");
