@@ -448,9 +448,12 @@ impl Xvfb {
     /// until it takes clients.
     pub fn restart(&mut self) {
         let (w, h) = self.size;
+        // -noreset: the server must not reset when our probe (or deskcast's reconnect
+        // attempts) disconnect, or the next client's connection is reset.
         self.child = Command::new("Xvfb")
             .args([
                 self.display.as_str(),
+                "-noreset",
                 "-screen",
                 "0",
                 &format!("{w}x{h}x24"),
