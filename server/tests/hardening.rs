@@ -110,6 +110,19 @@ async fn the_cookie_is_a_session_a_planted_one_does_not_break_ws_and_sign_out_en
         .await
         .expect("the session opens /ws despite the planted cookie");
     assert_eq!(role_of(&hello), Role::Control);
+    // A viewer that keeps reading (as a page does), until its socket is closed.
+    let reader = tokio::spawn(async move {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                other => {
+                    eprintln!("the socket ended without a close frame: {other:?}");
+                    return None;
+                }
+            }
+        }
+    });
     // A planted cookie alone is refused, and costs no delay.
     let t0 = Instant::now();
     let planted = format!("{name}=planted-by-another-port");
@@ -134,17 +147,11 @@ async fn the_cookie_is_a_session_a_planted_one_does_not_break_ws_and_sign_out_en
         "a revoked session is refused"
     );
     // The socket opened with it is closed too.
-    let closed = tokio::time::timeout(Duration::from_secs(3), async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Close(frame) = m {
-                return frame.map(|f| u16::from(f.code));
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten();
+    let closed = tokio::time::timeout(Duration::from_secs(3), reader)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
     assert_eq!(closed, Some(4001), "signed out: the open socket closes");
     // The token still signs in anew.
     let (head, _) = get(server.addr, &format!("/?token={VIEW}"), &[]).await;

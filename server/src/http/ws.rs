@@ -308,6 +308,29 @@ async fn signed_out(end: &mut Option<watch::Receiver<()>>) {
     }
 }
 
+/// Sends a Close with `code` and lets the socket end cleanly: the reader keeps reading
+/// until the client answers the Close (data left unread would make the kernel reset
+/// the connection, and the client lose the Close frame), for at most a second.
+async fn close_gracefully(
+    control: &mpsc::Sender<Message>,
+    code: u16,
+    reason: &'static str,
+    send_task: &mut tokio::task::JoinHandle<()>,
+    recv_task: &mut tokio::task::JoinHandle<()>,
+) {
+    let _ = control.try_send(Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })));
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = (&mut *send_task).await;
+        let _ = (&mut *recv_task).await;
+    })
+    .await;
+    send_task.abort();
+    recv_task.abort();
+}
+
 /// WebSocket close code for a socket whose session was signed out.
 const CLOSE_SIGNED_OUT: u16 = 4001;
 
@@ -764,23 +787,11 @@ async fn session(
             send_task.abort();
         }
         _ = signed_out(&mut end) => {
-            recv_task.abort();
-            let _ = control_tx_stop.try_send(Message::Close(Some(CloseFrame {
-                code: CLOSE_SIGNED_OUT,
-                reason: "signed out".into(),
-            })));
-            let _ = tokio::time::timeout(Duration::from_secs(1), &mut send_task).await;
-            send_task.abort();
+            close_gracefully(&control_tx_stop, CLOSE_SIGNED_OUT, "signed out", &mut send_task, &mut recv_task).await;
         }
         _ = app.stopped() => {
-            recv_task.abort();
             // The client hears why: 1001, going away.
-            let _ = control_tx_stop.try_send(Message::Close(Some(CloseFrame {
-                code: CLOSE_GOING_AWAY,
-                reason: "server shutting down".into(),
-            })));
-            let _ = tokio::time::timeout(Duration::from_secs(1), &mut send_task).await;
-            send_task.abort();
+            close_gracefully(&control_tx_stop, CLOSE_GOING_AWAY, "server shutting down", &mut send_task, &mut recv_task).await;
         }
     }
     // Wait until both tasks are really gone, so neither can take the seat after the
