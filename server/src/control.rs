@@ -82,25 +82,16 @@ impl Seat {
 
     /// Takes the seat if it is free; true if `id` now holds it.
     pub fn try_claim(&self, id: u64) -> bool {
-        let mut won = false;
-        self.state.send_if_modified(|s| match s.holder {
+        self.change(|s, _, _| match s.holder {
             None => {
                 s.holder = Some(id);
                 if s.asked_by == Some(id) {
                     s.asked_by = None;
                 }
-                won = true;
                 true
             }
-            Some(cur) => {
-                won = cur == id;
-                false
-            }
-        });
-        if won {
-            self.touch();
-        }
-        won
+            Some(cur) => cur == id,
+        })
     }
 
     /// Changes the seat with `decide`, which sees the state, the holder's idle time and

@@ -412,7 +412,7 @@ fn screenshots() -> Result<String> {
         .port();
     let (control, view) = ("screenshots-control-0001", "screenshots-view-00000001");
     let _server = Child(
-        Command::new(root().join("target/release/deskcast"))
+        Command::new(release_binary())
             .args([
                 "--port",
                 &port.to_string(),
@@ -485,6 +485,26 @@ fn second_build_is_fresh() -> Result<String> {
     Ok("client unchanged, server fresh".into())
 }
 
+/// The release server, built (what `run` starts and `screenshots` photographs).
+fn build_release_server() -> Result<String> {
+    cargo_in_root(
+        &[
+            "build",
+            "--release",
+            "-p",
+            "deskcast-server",
+            "--bin",
+            "deskcast",
+        ],
+        &[],
+    )
+}
+
+/// Where [`build_release_server`] puts the binary.
+fn release_binary() -> PathBuf {
+    root().join("target/release/deskcast")
+}
+
 /// `cargo <args> <rest>` in the workspace, as one step's work.
 fn cargo_in_root(args: &[&str], rest: &[String]) -> Result<String> {
     run(Command::new(cargo())
@@ -533,22 +553,10 @@ fn task() -> Result<()> {
             steps.step(
                 "the server (release)",
                 " (about 5 minutes the first time, seconds when nothing changed)",
-                || {
-                    cargo_in_root(
-                        &[
-                            "build",
-                            "--release",
-                            "-p",
-                            "deskcast-server",
-                            "--bin",
-                            "deskcast",
-                        ],
-                        &[],
-                    )
-                },
+                build_release_server,
             )?;
             steps.summary("ready; starting deskcast");
-            let binary = root().join("target/release/deskcast");
+            let binary = release_binary();
             let status = Command::new(&binary)
                 .args(&rest)
                 .status()
@@ -611,19 +619,7 @@ fn task() -> Result<()> {
             let mut steps = Steps::new(SETUP_STEPS + 3);
             setup(&mut steps, PACKAGES)?;
             steps.step("the browser client (trunk)", "", build_client)?;
-            steps.step("the server (release)", "", || {
-                cargo_in_root(
-                    &[
-                        "build",
-                        "--release",
-                        "-p",
-                        "deskcast-server",
-                        "--bin",
-                        "deskcast",
-                    ],
-                    &[],
-                )
-            })?;
+            steps.step("the server (release)", "", build_release_server)?;
             steps.step(
                 "screenshots into docs/images (Xvfb, xterm, headless Chromium)",
                 "",

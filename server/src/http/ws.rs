@@ -132,12 +132,8 @@ struct SeatGuard {
 impl Drop for SeatGuard {
     fn drop(&mut self) {
         self.app.seat.withdraw(self.id);
-        if self.app.seat.holds(self.id) {
-            if let Some(input) = &self.app.input {
-                input.release_all();
-            }
-            self.app.seat.release(self.id);
-        }
+        // Releasing the seat lets go of what this session held (the seat's handover).
+        self.app.seat.release(self.id);
     }
 }
 

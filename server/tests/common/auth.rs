@@ -190,15 +190,6 @@ impl TlsServer {
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), t)
-                .await
-                .expect("stops")
-                .expect("task")
-                .expect("serve");
-        }
+        super::stop_served(self.stop.take(), self.task.take()).await;
     }
 }

@@ -100,16 +100,25 @@ impl TestServer {
 
     /// Stops the server and waits until it has finished.
     pub async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), t)
-                .await
-                .expect("server stops within 10 s")
-                .expect("server task")
-                .expect("server result");
-        }
+        stop_served(self.stop.take(), self.task.take()).await;
+    }
+}
+
+/// Tells a server started with [`App::serve`] to stop, and waits (10 s at most) until
+/// it has finished without an error.
+pub async fn stop_served(
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+) {
+    if let Some(s) = stop {
+        let _ = s.send(());
+    }
+    if let Some(t) = task {
+        tokio::time::timeout(Duration::from_secs(10), t)
+            .await
+            .expect("server stops within 10 s")
+            .expect("server task")
+            .expect("server result");
     }
 }
 

@@ -199,26 +199,33 @@ const fn standard_dht() -> [u8; 420] {
     out
 }
 
+/// `rgb` (`w`×`h`, 3 bytes a pixel) as a real JPEG from libjpeg-turbo, which writes
+/// the standard tables: for tests.
+#[cfg(test)]
+pub(super) fn encode_rgb(rgb: &[u8], w: usize, h: usize, quality: i32) -> Vec<u8> {
+    let image = turbojpeg::Image {
+        pixels: rgb,
+        width: w,
+        pitch: w * 3,
+        height: h,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2)
+        .expect("encode")
+        .to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A real JPEG from libjpeg-turbo (which writes the standard tables).
+    /// A textured JPEG.
     fn jpeg(w: usize, h: usize) -> Vec<u8> {
         let mut rgb = vec![0u8; w * h * 3];
         for (i, px) in rgb.chunks_mut(3).enumerate() {
             px.copy_from_slice(&[(i % 251) as u8, (i / w % 256) as u8, 90]);
         }
-        let image = turbojpeg::Image {
-            pixels: rgb.as_slice(),
-            width: w,
-            pitch: w * 3,
-            height: h,
-            format: turbojpeg::PixelFormat::RGB,
-        };
-        turbojpeg::compress(image, 85, turbojpeg::Subsamp::Sub2x2)
-            .expect("encode")
-            .to_vec()
+        encode_rgb(&rgb, w, h, 85)
     }
 
     fn decode(bytes: &[u8]) -> Option<Vec<u8>> {

@@ -47,17 +47,7 @@ fn opener(script: &Arc<Mutex<Script>>) -> Open {
 }
 
 fn jpeg(w: usize, h: usize, shade: u8) -> Vec<u8> {
-    let rgb = vec![shade; w * h * 3];
-    let image = turbojpeg::Image {
-        pixels: rgb.as_slice(),
-        width: w,
-        pitch: w * 3,
-        height: h,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    turbojpeg::compress(image, 80, turbojpeg::Subsamp::Sub2x2)
-        .expect("encode")
-        .to_vec()
+    super::jpeg::encode_rgb(&vec![shade; w * h * 3], w, h, 80)
 }
 
 /// Polls `source.jpeg()` until `want` accepts what it says, within 2 s.
