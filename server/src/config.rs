@@ -23,6 +23,14 @@ pub enum SourceKind {
     Camera,
 }
 
+/// What this deskcast is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Serve a stream that an origin (`deskcast --nats URL --stream NAME`) publishes to
+    /// NATS, to viewers of this machine: for many viewers, past one machine's uplink.
+    Relay,
+}
+
 /// A width×height pair such as `1280x720`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
@@ -69,6 +77,34 @@ impl std::fmt::Display for Size {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "deskcast", version, about, long_about = None)]
 pub struct Args {
+    /// `relay`: serve a stream taken from NATS (needs --nats and --stream), not this
+    /// machine's screen.
+    #[arg(value_enum, value_name = "MODE")]
+    pub mode: Option<Mode>,
+
+    /// NATS server to publish the stream to (so relays can serve it), or, as a relay, to
+    /// take it from: nats://host:4222 or tls://host:4222 (user:password@ may be in it).
+    #[arg(long, value_name = "URL", env = "DESKCAST_NATS", requires = "stream")]
+    pub nats: Option<String>,
+
+    /// The stream's name on NATS: its subjects are deskcast.NAME.… .
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    pub stream: Option<String>,
+
+    /// NATS credentials: a .creds file (JWT and nkey seed), or a file holding an nkey
+    /// seed, user:password, or a token.
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// A CA certificate (PEM) to trust for tls:// NATS servers, besides the system's.
+    #[arg(long, value_name = "PEM", requires = "nats")]
+    pub nats_ca: Option<PathBuf>,
+
+    /// Let the controllers of relays control this desktop (over NATS, one controller
+    /// at a time across here and every relay). Off: relays are view-only.
+    #[arg(long, requires = "nats")]
+    pub relay_control: bool,
+
     /// What to stream.
     #[arg(long, value_enum, default_value_t = SourceKind::Screen)]
     pub source: SourceKind,
@@ -237,6 +273,10 @@ pub enum SourceSpec {
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// A relay: frames come from NATS, not a source here.
+    pub relay: bool,
+    /// Publish to NATS (an origin), or take from it (a relay).
+    pub nats: Option<crate::nats::NatsConfig>,
     /// Where frames come from.
     pub source: SourceSpec,
     /// Highest frame rate.
@@ -288,6 +328,8 @@ impl Config {
     /// A configuration streaming the test pattern on an ephemeral loopback port: for tests.
     pub fn pattern(width: u32, height: u32) -> Self {
         Config {
+            relay: false,
+            nats: None,
             source: SourceSpec::Pattern {
                 size: Size { width, height },
             },
@@ -427,7 +469,38 @@ impl TryFrom<Args> for Config {
                 },
             },
         };
+        let relay = a.mode == Some(Mode::Relay);
+        let nats = match (a.nats, a.stream) {
+            (Some(url), Some(stream)) => {
+                crate::nats::check_stream(&stream)?;
+                if !["nats://", "tls://"].iter().any(|p| url.starts_with(p)) {
+                    return Err(StartError::Config(format!(
+                        "--nats {url:?} must start with nats:// or tls://"
+                    )));
+                }
+                Some(crate::nats::NatsConfig {
+                    url,
+                    stream,
+                    creds: a.nats_creds,
+                    ca: a.nats_ca,
+                    relay_control: a.relay_control,
+                })
+            }
+            _ => None,
+        };
+        if relay && nats.is_none() {
+            return Err(StartError::Config(
+                "a relay needs --nats URL and --stream NAME: where the origin publishes".into(),
+            ));
+        }
+        if relay && a.relay_control {
+            return Err(StartError::Config(
+                "--relay-control is the origin's to give; leave it off the relay".into(),
+            ));
+        }
         Ok(Config {
+            relay,
+            nats,
             source,
             fps: a.fps,
             quality: a.quality,

@@ -58,9 +58,110 @@ pub enum SendError {
     Closed,
 }
 
+/// Where input goes: this machine's desktop (the input thread), or, at a relay, the
+/// origin's over NATS. Cloning shares it.
+#[derive(Clone)]
+pub struct Input(Kind);
+
+#[derive(Clone)]
+enum Kind {
+    Local(Local),
+    Remote(Arc<crate::nats::relay::RemoteInput>),
+}
+
+impl Input {
+    /// Starts the input thread. With `desktop` false, events are only recorded (tests).
+    ///
+    /// `applied.input_seq` receives the `seq` of each applied event, for the frame header.
+    pub fn start(
+        geometry: watch::Receiver<Geometry>,
+        double_click: Duration,
+        desktop: bool,
+        applied: Arc<Stats>,
+        kicker: Kicker,
+        source: watch::Receiver<SourceState>,
+    ) -> std::io::Result<Self> {
+        Local::start(geometry, double_click, desktop, applied, kicker, source)
+            .map(|l| Input(Kind::Local(l)))
+    }
+
+    /// Input sent on to the origin of a relay.
+    pub fn remote(remote: Arc<crate::nats::relay::RemoteInput>) -> Self {
+        Input(Kind::Remote(remote))
+    }
+
+    /// Whether input reaches the desktop now.
+    pub fn available(&self) -> bool {
+        match &self.0 {
+            Kind::Local(l) => l.available(),
+            Kind::Remote(r) => r.available(),
+        }
+    }
+
+    /// Whether a control token gives control here: always on the desktop's own
+    /// machine; at a relay, only when the origin allows it (`--relay-control`).
+    pub fn may_control(&self) -> bool {
+        match &self.0 {
+            Kind::Local(_) => true,
+            Kind::Remote(r) => r.may_control(),
+        }
+    }
+
+    /// Whether what [`Input::may_control`] says is known: at a relay, once the origin
+    /// was heard from.
+    pub fn heard(&self) -> bool {
+        match &self.0 {
+            Kind::Local(_) => true,
+            Kind::Remote(r) => r.heard(),
+        }
+    }
+
+    /// Queues a validated event; never blocks.
+    pub fn send(&self, msg: ClientMessage) -> Result<(), SendError> {
+        match &self.0 {
+            Kind::Local(l) => l.send(msg),
+            Kind::Remote(r) => r.send(msg),
+        }
+    }
+
+    /// Releases every button and key held, after the events already sent and before
+    /// any sent later. Never blocks.
+    pub fn release_all(&self) {
+        match &self.0 {
+            Kind::Local(l) => l.release_all(),
+            Kind::Remote(r) => r.release_all(),
+        }
+    }
+
+    /// Releases everything held and ends the input thread, waiting for it (blocking:
+    /// call from a blocking context). Events queued before are applied first.
+    pub fn stop(&self) {
+        match &self.0 {
+            Kind::Local(l) => l.stop(),
+            Kind::Remote(r) => r.release_all(),
+        }
+    }
+
+    /// Every event accepted for the desktop, in order (for tests).
+    pub fn tap(&self) -> broadcast::Receiver<ClientMessage> {
+        match &self.0 {
+            Kind::Local(l) => l.tap(),
+            Kind::Remote(r) => r.tap(),
+        }
+    }
+
+    /// Refusals that come later than [`Input::send`] (the origin's, at a relay).
+    pub fn refusals(&self) -> Option<broadcast::Receiver<(deskcast_shared::ErrorCode, String)>> {
+        match &self.0 {
+            Kind::Local(_) => None,
+            Kind::Remote(r) => Some(r.errors()),
+        }
+    }
+}
+
 /// Handle to the input thread. Dropping the last handle stops the thread.
 #[derive(Clone)]
-pub struct Input {
+struct Local {
     tx: SyncSender<Command>,
     tap: broadcast::Sender<ClientMessage>,
     /// Counts "release everything" requests. Events carry the count they were sent
@@ -75,11 +176,8 @@ pub struct Input {
     source: watch::Receiver<SourceState>,
 }
 
-impl Input {
-    /// Starts the input thread. With `desktop` false, events are only recorded (tests).
-    ///
-    /// `applied.input_seq` receives the `seq` of each applied event, for the frame header.
-    pub fn start(
+impl Local {
+    fn start(
         geometry: watch::Receiver<Geometry>,
         double_click: Duration,
         desktop: bool,
@@ -118,7 +216,7 @@ impl Input {
             })?;
         // `hello` says whether input works: know it before the first viewer comes.
         let _ = ready.recv_timeout(Duration::from_secs(5));
-        Ok(Input {
+        Ok(Local {
             tx,
             tap,
             release,

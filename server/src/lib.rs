@@ -31,6 +31,7 @@ pub mod http;
 pub mod input;
 pub mod limits;
 pub mod metrics;
+pub mod nats;
 pub mod pipeline;
 pub mod tiles;
 pub mod tls;
@@ -59,6 +60,26 @@ pub struct App {
     monitors: Option<Arc<capture::monitors::Switcher>>,
     cursor: Option<Arc<cursor::Watcher>>,
     config: Config,
+    nats: Option<NatsSide>,
+}
+
+/// This server's part in a NATS stream.
+enum NatsSide {
+    /// It publishes its frames.
+    Origin(async_nats::Client, nats::Subjects),
+    /// It serves frames from NATS.
+    Relay(RelayLink),
+}
+
+/// What a relay's NATS task needs.
+struct RelayLink {
+    client: async_nats::Client,
+    subjects: nats::Subjects,
+    id: String,
+    inlet: pipeline::Inlet,
+    wants: watch::Receiver<pipeline::Interest>,
+    origin: watch::Sender<nats::relay::OriginState>,
+    events: tokio::sync::mpsc::Receiver<async_nats::Event>,
 }
 
 impl App {
@@ -111,6 +132,63 @@ impl App {
             monitors,
             cursor,
             config: config.clone(),
+            nats: None,
+        })
+    }
+
+    /// Connects to NATS as `--nats` says: an origin publishes its frames there. Connects
+    /// in the background: a NATS server that comes later is used then.
+    pub async fn publish_to_nats(mut self) -> Result<Self, StartError> {
+        let Some(config) = self.config.nats.clone() else {
+            return Ok(self);
+        };
+        let (events, _) = tokio::sync::mpsc::channel(16);
+        let client = nats::connect(&config, "deskcast origin", events).await?;
+        self.nats = Some(NatsSide::Origin(
+            client,
+            nats::Subjects::new(&config.stream),
+        ));
+        Ok(self)
+    }
+
+    /// A relay: serves the stream an origin publishes to NATS (`--nats`, `--stream`).
+    pub async fn relay(config: &Config) -> Result<Self, StartError> {
+        let nats_config = config.nats.clone().ok_or_else(|| {
+            StartError::Config("a relay needs --nats URL and --stream NAME".into())
+        })?;
+        let (events_tx, events) = tokio::sync::mpsc::channel(16);
+        let client = nats::connect(&nats_config, "deskcast relay", events_tx).await?;
+        let subjects = nats::Subjects::new(&nats_config.stream);
+        let (pipeline, inlet, wants) = Pipeline::relayed(capture::Geometry {
+            x: 0,
+            y: 0,
+            width: 1280,
+            height: 720,
+        })?;
+        let (origin, origin_rx) = watch::channel(nats::relay::OriginState::default());
+        let id = format!("{:016x}", nats::random_id());
+        let remote = nats::relay::RemoteInput::start(
+            client.clone(),
+            subjects.input.clone(),
+            id.clone(),
+            origin_rx,
+        );
+        Ok(App {
+            pipeline: Arc::new(pipeline),
+            input: Some(Input::remote(remote)),
+            clipboard: None,
+            monitors: None,
+            cursor: None,
+            config: config.clone(),
+            nats: Some(NatsSide::Relay(RelayLink {
+                client,
+                subjects,
+                id,
+                inlet,
+                wants,
+                origin,
+                events,
+            })),
         })
     }
 
@@ -131,7 +209,7 @@ impl App {
     /// every stream, waits for the sessions to end, and releases whatever input holds
     /// before it returns.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         tls: Option<tls::Tls>,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -142,7 +220,10 @@ impl App {
             http::conn::Accepting::start(listener, tls.as_ref().map(tls::Tls::acceptor), limits)?;
         let input = self.input.clone();
         let sessions = TaskTracker::new();
-        let (router, stop_tx) = self.router(local, tls.is_some(), sessions.clone());
+        let (stop_tx, stopping) = watch::channel(false);
+        let seat = self.seat();
+        self.start_nats(&seat, &stopping);
+        let router = self.router(local, tls.is_some(), sessions.clone(), seat, stopping);
         let served = axum::serve(
             accepting,
             router.into_make_service_with_connect_info::<Conn>(),
@@ -165,14 +246,69 @@ impl App {
         served
     }
 
+    /// The one control seat: whatever the controller held is let go of on every
+    /// handover.
+    fn seat(&self) -> Arc<control::Seat> {
+        let handover_input = self.input.clone();
+        Arc::new(control::Seat::new(
+            self.config.handoff_idle,
+            Box::new(move || {
+                if let Some(input) = &handover_input {
+                    input.release_all();
+                }
+            }),
+        ))
+    }
+
+    /// Starts publishing to NATS (an origin) or taking from it (a relay).
+    fn start_nats(&mut self, seat: &Arc<control::Seat>, stopping: &watch::Receiver<bool>) {
+        match self.nats.take() {
+            None => {}
+            Some(NatsSide::Origin(client, subjects)) => {
+                let relay_control = self.config.nats.as_ref().is_some_and(|n| n.relay_control);
+                let control = self.input.clone().filter(|_| relay_control).map(|input| {
+                    nats::origin::Control {
+                        input,
+                        seat: seat.clone(),
+                    }
+                });
+                let (pipeline, stopping) = (self.pipeline.clone(), stopping.clone());
+                tokio::spawn(nats::origin::run(
+                    client, subjects, pipeline, control, stopping,
+                ));
+            }
+            Some(NatsSide::Relay(link)) => {
+                let RelayLink {
+                    client,
+                    subjects,
+                    id,
+                    inlet,
+                    wants,
+                    origin,
+                    events,
+                } = link;
+                tokio::spawn(nats::relay::run(
+                    client,
+                    subjects,
+                    id,
+                    inlet,
+                    wants,
+                    origin,
+                    events,
+                    stopping.clone(),
+                ));
+            }
+        }
+    }
+
     fn router(
         self,
         local: SocketAddr,
         tls: bool,
         sessions: TaskTracker,
-    ) -> (axum::Router, watch::Sender<bool>) {
-        let (stop_tx, stopping) = watch::channel(false);
-        let handover_input = self.input.clone();
+        seat: Arc<control::Seat>,
+        stopping: watch::Receiver<bool>,
+    ) -> axum::Router {
         let metrics = Arc::new(metrics::Metrics::new(
             self.pipeline.stats(),
             self.pipeline.source_state(),
@@ -181,14 +317,7 @@ impl App {
             pipeline: self.pipeline,
             input: self.input,
             cursor: self.cursor,
-            seat: Arc::new(control::Seat::new(self.config.handoff_idle, {
-                // Whatever the controller held is let go of on every handover.
-                Box::new(move || {
-                    if let Some(input) = &handover_input {
-                        input.release_all();
-                    }
-                })
-            })),
+            seat,
             stopping,
             sessions,
             viewers: limits::Viewers::new(self.config.max_clients),
@@ -201,7 +330,7 @@ impl App {
         };
         let guard = http::Guard::new(&self.config, local, tls, http::CSP_SCRIPT_HASHES)
             .with_metrics(metrics);
-        (http::router(state, Arc::new(guard)), stop_tx)
+        http::router(state, Arc::new(guard))
     }
 }
 
@@ -227,7 +356,11 @@ pub async fn run(
         .as_ref()
         .map(|source| tls::load(source, config.bind, &config.allow_hosts))
         .transpose()?;
-    let app = App::new(&config)?;
+    let app = if config.relay {
+        App::relay(&config).await?
+    } else {
+        App::new(&config)?.publish_to_nats().await?
+    };
     let listener = TcpListener::bind((config.bind, config.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", config.bind, config.port))?;

@@ -4,16 +4,16 @@
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::auth::*;
+use common::binary::Binary;
 use common::xclient::{TestWindow, XEvent};
 use common::*;
 use deskcast_server::Config;
 use deskcast_shared::{Role, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -274,83 +274,6 @@ async fn a_stalled_mjpeg_reader_is_dropped_and_its_seat_freed() {
     eprintln!("a stalled reader was dropped after {:?}", t0.elapsed());
     drop(stalled);
     server.shutdown().await;
-}
-
-/// The deskcast binary, started with `args`; its pid, its address and its stdout ready
-/// line.
-struct Binary {
-    child: tokio::process::Child,
-    addr: SocketAddr,
-    /// Kept open: a closed pipe would fail the server's later prints.
-    _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-impl Binary {
-    async fn start(args: &[&str], display: Option<&str>) -> Binary {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskcast"));
-        cmd.args(args)
-            .args(["--port", "0", "--token", CONTROL, "--view-token", VIEW])
-            .env_remove("DESKCAST_TOKEN")
-            .env_remove("DESKCAST_VIEW_TOKEN")
-            .env_remove("DESKCAST_PORT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        if let Some(d) = display {
-            cmd.env("DISPLAY", d);
-        }
-        let mut child = cmd.spawn().expect("start deskcast");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = lines.next_line().await.expect("read stdout") {
-                if line.contains("Control: ") {
-                    return line;
-                }
-            }
-            panic!("deskcast exited without printing its URL");
-        })
-        .await
-        .expect("the ready line within 20 s");
-        let hostport = line
-            .split("://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .expect("an address in the URL");
-        let addr = hostport.parse().expect("host:port");
-        Binary {
-            child,
-            addr,
-            _stdout: lines,
-        }
-    }
-
-    fn rss(&self) -> u64 {
-        let pid = self.child.id().expect("running");
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    }
-
-    async fn ws(&self) -> Ws {
-        self.ws_with_hello(|hello| {
-            assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
-        })
-        .await
-    }
-
-    /// Opens `/ws` with the control token and hands its `hello` to `check`.
-    async fn ws_with_hello(&self, check: impl FnOnce(&ServerMessage)) -> Ws {
-        let url = format!("ws://{}/ws?token={CONTROL}", self.addr);
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("open /ws");
-        check(&next_text(&mut ws).await);
-        ws
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

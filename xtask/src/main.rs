@@ -49,6 +49,8 @@ const PACKAGES: &[&str] = &[
     "iproute2",
     "chromium",
     "chromium-driver",
+    // A real NATS server for the relay tests and benchmark.
+    "nats-server",
 ];
 
 /// Debian packages only `cargo xtask bench` needs: the peers it measures deskcast

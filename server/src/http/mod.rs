@@ -81,6 +81,8 @@ async fn healthz(
     let input = match &app.input {
         None => "none",
         Some(i) if i.available() => "ok",
+        // A relay whose origin keeps control to itself (no --relay-control).
+        Some(i) if !i.may_control() && i.heard() => "view-only",
         Some(_) => "unavailable",
     };
     let (status, first) = match state {

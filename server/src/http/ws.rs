@@ -81,7 +81,8 @@ pub async fn upgrade(
         tracing::warn!(%peer, "refused: too many viewers");
         return super::too_many_viewers();
     };
-    let may_control = role == Role::Control;
+    // At a relay, control is the origin's to give (`--relay-control`).
+    let may_control = role == Role::Control && app.input.as_ref().is_none_or(Input::may_control);
     ws.max_message_size(READ_LIMIT)
         .max_frame_size(READ_LIMIT)
         .max_write_buffer_size(WRITE_LIMIT)
@@ -143,6 +144,23 @@ async fn cursor_changed(rx: &mut Option<watch::Receiver<cursor::State>>) -> bool
     match rx {
         Some(rx) => rx.changed().await.is_ok(),
         None => std::future::pending().await,
+    }
+}
+
+/// The next refusal of input from the origin (at a relay); `None` once there are no
+/// more; never without a source of them.
+async fn refused(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<(ErrorCode, String)>>,
+) -> Option<(ErrorCode, String)> {
+    let Some(rx) = rx else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(r) => return Some(r),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        }
     }
 }
 
@@ -419,6 +437,8 @@ async fn session(
         source.mark_changed();
     }
     let mut answered = app.pipeline.answered();
+    // At a relay, the origin's refusals of this relay's input come later.
+    let mut refusals = app.input.as_ref().and_then(Input::refusals);
     // The input `seq` of the newest update sent to this viewer.
     let mut sent_input = 0u64;
     let mut send_task = tokio::spawn(async move {
@@ -590,6 +610,17 @@ async fn session(
                         if sink.send(text(&list)).await.is_err() {
                             break;
                         }
+                    }
+                }
+                refusal = refused(&mut refusals) => {
+                    let Some((code, message)) = refusal else {
+                        refusals = None;
+                        continue;
+                    };
+                    if send_controlling.load(Ordering::SeqCst)
+                        && sink.send(error(code, message)).await.is_err()
+                    {
+                        break;
                     }
                 }
                 changed = source.changed() => {

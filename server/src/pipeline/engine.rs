@@ -25,7 +25,8 @@ use crate::encode::{Piece, Pool};
 use crate::error::CaptureError;
 use crate::tiles::{Picture, TileSet};
 
-fn now_us() -> u64 {
+/// Now, in microseconds since the Unix epoch (the frame header's clock).
+pub(super) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)

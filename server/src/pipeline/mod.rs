@@ -17,6 +17,7 @@
 
 mod engine;
 mod plan;
+mod relayed;
 mod viewer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +33,7 @@ use crate::error::StartError;
 use engine::Engine;
 
 pub use plan::{FULL_FRAME_PERCENT, REFRESH_AFTER, REFRESH_QUALITY};
+pub use relayed::{Incoming, Inlet, Interest, Relayed};
 pub use viewer::{Keyframe, Update, Viewer, Whole, WholeViewer};
 
 /// Whether the source delivers frames.
@@ -171,9 +173,42 @@ struct Shared {
     source: watch::Sender<SourceState>,
     /// Where the source's pixels sit on the desktop, as it changes (a resize).
     geometry: watch::Sender<Geometry>,
+    /// Frames arrive encoded (a relay): viewers get them as they are, at any quality.
+    passthrough: bool,
 }
 
 impl Shared {
+    fn new(quality: u8, geometry: Geometry, passthrough: bool) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                viewers: 0,
+                whole_viewers: 0,
+                shutdown: false,
+                kicked: false,
+                key_wanted: false,
+                whole_wanted: false,
+                update_in_flight: false,
+                key_in_flight: false,
+                whole_in_flight: false,
+                resync: false,
+                catch_ups: Vec::new(),
+                reopen_wanted: false,
+            }),
+            wake: Condvar::new(),
+            stats: Arc::new(Stats::default()),
+            updates: broadcast::channel(BACKLOG).0,
+            keyframe: watch::channel(None).0,
+            whole: watch::channel(None).0,
+            latest: AtomicU64::new(0),
+            answered: watch::channel(0).0,
+            epoch: AtomicU64::new(0),
+            quality: quality.clamp(1, 100),
+            source: watch::channel(SourceState::Up).0,
+            geometry: watch::channel(geometry).0,
+            passthrough,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding this lock leaves plain flags behind: keep going.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -231,33 +266,7 @@ impl Pipeline {
         let geometry = source.geometry();
         let desktop = source.is_desktop();
         let backend = source.backend();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                viewers: 0,
-                whole_viewers: 0,
-                shutdown: false,
-                kicked: false,
-                key_wanted: false,
-                whole_wanted: false,
-                update_in_flight: false,
-                key_in_flight: false,
-                whole_in_flight: false,
-                resync: false,
-                catch_ups: Vec::new(),
-                reopen_wanted: false,
-            }),
-            wake: Condvar::new(),
-            stats: Arc::new(Stats::default()),
-            updates: broadcast::channel(BACKLOG).0,
-            keyframe: watch::channel(None).0,
-            whole: watch::channel(None).0,
-            latest: AtomicU64::new(0),
-            answered: watch::channel(0).0,
-            epoch: AtomicU64::new(0),
-            quality: quality.clamp(1, 100),
-            source: watch::channel(SourceState::Up).0,
-            geometry: watch::channel(geometry).0,
-        });
+        let shared = Arc::new(Shared::new(quality, geometry, false));
         let period = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
         let engine_cursor = cursor.clone();
         let thread_shared = shared.clone();
@@ -283,6 +292,43 @@ impl Pipeline {
             cursor,
             thread: Some(thread),
         })
+    }
+
+    /// A pipeline fed with frames encoded elsewhere (a relay's, by the origin over
+    /// NATS), at `geometry` until a keyframe says otherwise. What arrives goes into the
+    /// [`Inlet`]; what the viewers here want comes out as [`Interest`].
+    pub fn relayed(
+        geometry: Geometry,
+    ) -> Result<(Self, Inlet, watch::Receiver<Interest>), StartError> {
+        let shared = Arc::new(Shared::new(100, geometry, true));
+        let (inlet, rx) = relayed::Feeder::inlet(&shared);
+        let (interest, wants) = watch::channel(Interest::default());
+        let mut feeder = relayed::Feeder::new(shared.clone(), rx, interest, geometry);
+        let thread = std::thread::Builder::new()
+            .name("deskcast-relay".into())
+            .spawn(move || feeder.run())?;
+        let pipeline = Pipeline {
+            shared,
+            desktop: true,
+            backend: "relay",
+            cursor: None,
+            thread: Some(thread),
+        };
+        Ok((pipeline, inlet, wants))
+    }
+
+    /// Every update the pipeline publishes, as it is (no catch-ups), and its keyframes
+    /// on request: what an origin sends on to relays. The pipeline runs while it lives.
+    pub fn feed(&self) -> Feed {
+        let updates = self.shared.updates.subscribe();
+        let keyframes = self.shared.keyframe.subscribe();
+        self.shared.lock().viewers += 1;
+        self.shared.wake.notify_all();
+        Feed {
+            shared: self.shared.clone(),
+            updates,
+            keyframes,
+        }
     }
 
     /// Subscribes a `/ws` viewer; the pipeline runs while at least one viewer exists.
@@ -397,6 +443,29 @@ impl Drop for Pipeline {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// A subscription to every published update; see [`Pipeline::feed`].
+pub struct Feed {
+    shared: Arc<Shared>,
+    /// The updates, in order.
+    pub updates: broadcast::Receiver<Arc<Update>>,
+    /// The newest keyframe, as it changes.
+    pub keyframes: watch::Receiver<Option<Arc<Keyframe>>>,
+}
+
+impl Feed {
+    /// Asks for a keyframe of the current picture (it comes on [`Feed::keyframes`]).
+    pub fn want_keyframe(&self) {
+        self.shared.want_keyframe();
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.viewers = st.viewers.saturating_sub(1);
     }
 }
 

@@ -142,7 +142,12 @@ impl Viewer {
     /// they changed; a keyframe again after a gap. `None` once the pipeline has shut
     /// down. Cancel-safe: nothing is lost if the future is dropped while it waits.
     pub async fn next(&mut self, quality: u8) -> Option<Arc<Update>> {
-        let quality = quality.clamp(1, self.shared.quality);
+        // Relayed frames come encoded: every viewer gets them as they are.
+        let quality = if self.shared.passthrough {
+            self.shared.quality
+        } else {
+            quality.clamp(1, self.shared.quality)
+        };
         loop {
             if let Some(p) = self.pending.as_mut() {
                 let answer = (&mut p.answer).await;

@@ -3,7 +3,9 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod auth;
+pub mod binary;
 pub mod browser;
+pub mod nats;
 pub mod netns;
 pub mod peer;
 pub mod xclient;

@@ -1,0 +1,547 @@
+//! A pipeline fed from elsewhere (a relay's, fed over NATS by the origin) instead of
+//! by a capture thread: what arrives is already encoded, and goes to viewers as it is.
+//!
+//! The feeder thread keeps the origin's last keyframe and every update since (the
+//! backlog), in the relay's own sequence numbers: the origin's stream may restart
+//! (the origin did) or break (a message lost), and the relay's viewers must still see
+//! one unbroken chain. So each update is renumbered as it arrives (only its headers;
+//! the JPEGs stay byte for byte the origin's).
+//!
+//! - A viewer who joins gets the keyframe and the backlog, sent together as one
+//!   keyframe: it never waits for the origin.
+//! - A viewer behind the stream gets whichever is smaller: the updates since the one it
+//!   is at, or the keyframe and the backlog. Nothing is encoded here, so a slow viewer
+//!   skips ahead rather than queueing.
+//! - When the backlog outgrows the keyframe, or the chain breaks, the feeder asks the
+//!   origin for a fresh keyframe ([`Interest::key`]).
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use deskcast_shared::{FrameHeader, FLAG_KEY, FLAG_LAST};
+use tokio::sync::watch;
+
+use super::{Keyframe, Shared, SourceState, Update, Whole};
+use crate::capture::{FrameSource as _, Geometry, Placeholder, Rect};
+
+/// One frame from the origin, in the origin's numbering.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    /// Which run of the origin sent it (a restarted origin numbers from 1 again).
+    pub instance: u64,
+    /// The origin's `seq`; for a keyframe, the update it covers.
+    pub seq: u64,
+    /// The origin's update before it.
+    pub prev: u64,
+    /// Whether it covers the whole screen.
+    pub key: bool,
+    /// What it covers.
+    pub rects: Vec<Rect>,
+    /// The `/ws` messages, as the origin made them.
+    pub messages: Vec<Bytes>,
+}
+
+/// What the feeder is told.
+#[derive(Debug)]
+pub enum Incoming {
+    /// An update of the origin's stream.
+    Update(Relayed),
+    /// A keyframe of the origin's stream: covers `seq`.
+    Keyframe(Relayed),
+    /// A whole-screen JPEG for `/video_feed` and `/snapshot.jpg`.
+    Whole(FrameHeader, Bytes),
+    /// The origin is back.
+    Up,
+    /// The origin cannot be reached: why. Viewers get a placeholder saying so.
+    Down(String),
+}
+
+/// What the relay wants from the origin, as it changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interest {
+    /// `/ws` viewers here.
+    pub ws: usize,
+    /// `/video_feed` and `/snapshot.jpg` readers here.
+    pub whole: usize,
+    /// A keyframe is wanted: a viewer waits and there is none, the chain broke, or
+    /// the backlog outgrew the keyframe.
+    pub key: bool,
+}
+
+/// The sending end of a relayed pipeline: what the origin sends goes in here.
+#[derive(Clone)]
+pub struct Inlet {
+    shared: Arc<Shared>,
+    tx: mpsc::SyncSender<Incoming>,
+}
+
+/// Things in flight to the feeder at most; a relay that cannot keep up drops frames
+/// (and asks for a keyframe) rather than holding them.
+const INLET_DEPTH: usize = 256;
+
+impl Inlet {
+    /// Hands `incoming` to the feeder; `false` when its queue is full (the frame is
+    /// dropped; the feeder sees the gap and asks for a keyframe).
+    pub fn push(&self, incoming: Incoming) -> bool {
+        let sent = self.tx.try_send(incoming).is_ok();
+        // Taking the lock orders this after the feeder's look at the queue.
+        drop(self.shared.lock());
+        self.shared.wake.notify_all();
+        sent
+    }
+}
+
+/// Asking the origin again for a keyframe it has not sent yet, at most this often.
+const ASK_AGAIN: Duration = Duration::from_secs(1);
+
+/// The feeder thread's state.
+pub(super) struct Feeder {
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Incoming>,
+    interest: watch::Sender<Interest>,
+    /// The relay's newest `seq`.
+    seq: u64,
+    /// Where the chain is, in the origin's terms: its run and its `seq`; `None` until
+    /// a keyframe (the chain broke, or never started).
+    at: Option<(u64, u64)>,
+    /// The newest keyframe, in the relay's numbering, and every update after it.
+    base: Option<Arc<Keyframe>>,
+    since: VecDeque<Arc<Update>>,
+    since_bytes: usize,
+    /// A keyframe was asked for, and when.
+    asked: Option<Instant>,
+    geometry: Geometry,
+    desktop: bool,
+    /// Why the origin cannot be reached, while it cannot.
+    down: Option<String>,
+    /// Whether anybody watched at the last look.
+    watched: bool,
+}
+
+impl Feeder {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        rx: mpsc::Receiver<Incoming>,
+        interest: watch::Sender<Interest>,
+        geometry: Geometry,
+    ) -> Self {
+        Feeder {
+            shared,
+            rx,
+            interest,
+            seq: 0,
+            at: None,
+            base: None,
+            since: VecDeque::new(),
+            since_bytes: 0,
+            asked: None,
+            geometry,
+            desktop: true,
+            down: None,
+            watched: false,
+        }
+    }
+
+    pub(super) fn inlet(shared: &Arc<Shared>) -> (Inlet, mpsc::Receiver<Incoming>) {
+        let (tx, rx) = mpsc::sync_channel(INLET_DEPTH);
+        (
+            Inlet {
+                shared: shared.clone(),
+                tx,
+            },
+            rx,
+        )
+    }
+
+    pub(super) fn run(&mut self) {
+        loop {
+            let incoming: Vec<Incoming> = {
+                let mut st = self.shared.lock();
+                loop {
+                    if st.shutdown {
+                        self.shared.stats.running.store(false, Ordering::SeqCst);
+                        return;
+                    }
+                    let got: Vec<Incoming> = self.rx.try_iter().collect();
+                    let pending = (st.key_wanted && self.base.is_some())
+                        || st.whole_wanted
+                        || !st.catch_ups.is_empty()
+                        || (st.viewers + st.whole_viewers > 0) != self.watched;
+                    if !got.is_empty() || pending {
+                        break got;
+                    }
+                    st = self
+                        .shared
+                        .wake
+                        .wait_timeout(st, ASK_AGAIN)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                }
+            };
+            for i in incoming {
+                self.take(i);
+            }
+            self.serve();
+        }
+    }
+
+    fn take(&mut self, incoming: Incoming) {
+        match incoming {
+            Incoming::Update(u) => self.update(u),
+            Incoming::Keyframe(k) => self.keyframe(k),
+            Incoming::Whole(header, jpeg) => {
+                if self.down.is_none() && self.shared.lock().whole_viewers > 0 {
+                    self.shared.stats.wholes.fetch_add(1, Ordering::Relaxed);
+                    self.shared.whole.send_replace(Some(Arc::new(Whole {
+                        covers: self.seq,
+                        cursor: None,
+                        header,
+                        jpeg,
+                    })));
+                }
+            }
+            Incoming::Up => {
+                if self.down.take().is_some() {
+                    tracing::info!("the origin is back");
+                    self.shared.source.send_replace(SourceState::Up);
+                    self.at = None;
+                    self.ask();
+                }
+            }
+            Incoming::Down(why) => {
+                if self.down.is_none() {
+                    tracing::warn!("{why}; showing a placeholder");
+                    self.down = Some(why.clone());
+                    self.shared.source.send_replace(SourceState::Down(why));
+                    self.placeholder();
+                }
+            }
+        }
+    }
+
+    /// An update from the origin: the next in the chain, or a full frame, goes out.
+    fn update(&mut self, u: Relayed) {
+        if self.down.is_some() || !self.watched {
+            return;
+        }
+        let next = match self.at {
+            Some((instance, at)) if instance == u.instance => {
+                if u.seq <= at {
+                    return;
+                }
+                u.prev == at
+            }
+            _ => false,
+        };
+        if !next && !u.key {
+            // A gap (a lost message, a new origin): wait for a keyframe.
+            if self.at.is_some() {
+                tracing::debug!(
+                    seq = u.seq,
+                    "gap in the origin's stream; asking for a keyframe"
+                );
+            }
+            self.at = None;
+            self.ask();
+            return;
+        }
+        self.at = Some((u.instance, u.seq));
+        self.publish(u.key, u.rects, &u.messages);
+    }
+
+    /// A keyframe from the origin: the new base for joiners, or, when the chain is
+    /// broken, the next update for everyone.
+    fn keyframe(&mut self, k: Relayed) {
+        if self.down.is_some() || !self.watched {
+            return;
+        }
+        match self.at {
+            Some((instance, at)) if instance == k.instance && k.seq == at => {
+                let update = self.renumbered(self.seq, self.seq, true, k.rects, &k.messages);
+                self.set_base(update);
+                self.asked = None;
+            }
+            // Older than what viewers have: of no use.
+            Some((instance, at)) if instance == k.instance && k.seq < at => {}
+            _ => {
+                self.at = Some((k.instance, k.seq));
+                self.publish(true, k.rects, &k.messages);
+            }
+        }
+    }
+
+    /// Renumbers `messages` as the relay's next update and sends it to every viewer.
+    fn publish(&mut self, key: bool, rects: Vec<Rect>, messages: &[Bytes]) {
+        let prev = self.seq;
+        self.seq += 1;
+        let update = self.renumbered(self.seq, prev, key, rects, messages);
+        if key {
+            self.follow_size(&update);
+            self.set_base(update.clone());
+            self.asked = None;
+        } else {
+            self.since_bytes += update.bytes();
+            self.since.push_back(update.clone());
+            let base_bytes = self.base.as_ref().map_or(0, |b| b.update.bytes());
+            if self.since_bytes > base_bytes.max(64 * 1024) {
+                // Joiners would get more backlog than picture: a fresh keyframe.
+                self.ask();
+            }
+        }
+        let shared = &self.shared;
+        shared.latest.store(self.seq, Ordering::SeqCst);
+        shared.stats.published.fetch_add(1, Ordering::Relaxed);
+        shared
+            .stats
+            .bytes
+            .fetch_add(update.bytes() as u64, Ordering::Relaxed);
+        let input_seq = update.input_seq();
+        shared.answered.send_if_modified(|shown| {
+            let newer = input_seq > *shown;
+            *shown = (*shown).max(input_seq);
+            newer
+        });
+        let _ = shared.updates.send(update);
+    }
+
+    fn set_base(&mut self, update: Arc<Update>) {
+        self.since.clear();
+        self.since_bytes = 0;
+        self.base = Some(Arc::new(Keyframe {
+            covers: update.seq,
+            update,
+        }));
+    }
+
+    /// A keyframe with another screen size: viewers follow it.
+    fn follow_size(&mut self, update: &Update) {
+        let Some((h, _)) = update
+            .messages
+            .first()
+            .and_then(|m| FrameHeader::decode(m).ok())
+        else {
+            return;
+        };
+        if h.screen_width == 0 || h.screen_height == 0 {
+            return;
+        }
+        if (h.screen_width, h.screen_height) != (self.geometry.width, self.geometry.height) {
+            self.geometry.width = h.screen_width;
+            self.geometry.height = h.screen_height;
+            self.shared.geometry.send_replace(self.geometry);
+        }
+    }
+
+    /// `messages` with `seq` in their headers, as one update.
+    fn renumbered(
+        &self,
+        seq: u64,
+        prev: u64,
+        key: bool,
+        rects: Vec<Rect>,
+        messages: &[Bytes],
+    ) -> Arc<Update> {
+        let messages = messages
+            .iter()
+            .map(|m| {
+                let mut b = BytesMut::from(&m[..]);
+                if b.len() >= 12 {
+                    b[4..12].copy_from_slice(&seq.to_le_bytes());
+                }
+                b.freeze()
+            })
+            .collect();
+        Arc::new(Update {
+            seq,
+            prev,
+            key,
+            messages,
+            rects,
+        })
+    }
+
+    /// Asks the origin for a keyframe (again, once [`ASK_AGAIN`] passed).
+    fn ask(&mut self) {
+        let now = Instant::now();
+        if self
+            .asked
+            .is_some_and(|t| now.duration_since(t) < ASK_AGAIN)
+        {
+            return;
+        }
+        self.asked = Some(now);
+        self.interest.send_modify(|i| i.key = true);
+    }
+
+    /// The keyframe a joiner starts from: the base and the backlog, in one.
+    fn joiner(&self) -> Option<Arc<Keyframe>> {
+        let base = self.base.as_ref()?;
+        if self.since.is_empty() {
+            return Some(base.clone());
+        }
+        let mut messages = base.update.messages.clone();
+        for u in &self.since {
+            messages.extend(u.messages.iter().cloned());
+        }
+        Some(Arc::new(Keyframe {
+            covers: self.seq,
+            update: Arc::new(Update {
+                seq: self.seq,
+                prev: self.seq,
+                key: true,
+                messages,
+                rects: vec![Rect::full(self.geometry.width, self.geometry.height)],
+            }),
+        }))
+    }
+
+    /// Answers what viewers wait for; tells the origin what this relay wants.
+    fn serve(&mut self) {
+        let mut st = self.shared.lock();
+        let watched = st.viewers + st.whole_viewers > 0;
+        if watched != self.watched {
+            self.watched = watched;
+            self.shared.stats.running.store(watched, Ordering::SeqCst);
+            if !watched {
+                // The origin stops sending: what is kept goes stale.
+                self.at = None;
+                self.base = None;
+                self.since.clear();
+                self.since_bytes = 0;
+                self.shared.keyframe.send_replace(None);
+                self.shared.whole.send_replace(None);
+                st.key_wanted = false;
+                st.catch_ups.clear();
+            } else if self.down.is_some() {
+                drop(st);
+                self.placeholder();
+                st = self.shared.lock();
+            }
+        }
+        if st.key_wanted {
+            match self.joiner() {
+                Some(k) => {
+                    st.key_wanted = false;
+                    if self.shared.keyframe.borrow().as_ref().map(|k| k.covers) != Some(k.covers) {
+                        self.shared.stats.keyframes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.shared.keyframe.send_replace(Some(k));
+                }
+                None => {
+                    drop(st);
+                    self.ask();
+                    st = self.shared.lock();
+                }
+            }
+        }
+        if std::mem::take(&mut st.whole_wanted) && self.shared.whole.borrow().is_some() {
+            // A new reader: hand it the current picture again.
+            self.shared.whole.send_modify(|_| {});
+        }
+        let requests = std::mem::take(&mut st.catch_ups);
+        let (ws, whole) = (st.viewers, st.whole_viewers);
+        drop(st);
+        for request in requests {
+            if let Some(answer) = self.catch_up(&request.area) {
+                let _ = request.reply.send(answer);
+            }
+            // Else the reply is dropped: the viewer starts over from a keyframe.
+        }
+        let key = self.asked.is_some() && self.down.is_none();
+        self.interest.send_if_modified(|i| {
+            let new = Interest { ws, whole, key };
+            let changed = *i != new;
+            *i = new;
+            changed
+        });
+    }
+
+    /// What brings a viewer at `area` up to now: the updates since, or the joiner's
+    /// keyframe, whichever is smaller.
+    fn catch_up(&self, area: &super::viewer::Area) -> Option<Arc<Update>> {
+        let super::viewer::Area::Since(at) = *area else {
+            // Relayed frames are never re-encoded lower: nothing to sharpen.
+            return None;
+        };
+        if at == self.seq {
+            return Some(Arc::new(Update {
+                seq: self.seq,
+                prev: self.seq,
+                key: false,
+                messages: Vec::new(),
+                rects: Vec::new(),
+            }));
+        }
+        let joiner = self.joiner()?.update.clone();
+        let first = self.since.front().map(|u| u.prev);
+        let in_backlog = self.base.as_ref().is_some_and(|b| b.covers <= at)
+            && first.is_some_and(|f| f <= at)
+            && at < self.seq;
+        if !in_backlog {
+            return Some(joiner);
+        }
+        let behind: Vec<&Arc<Update>> = self.since.iter().filter(|u| u.seq > at).collect();
+        let bytes: usize = behind.iter().map(|u| u.bytes()).sum();
+        if bytes >= joiner.bytes() {
+            return Some(joiner);
+        }
+        Some(Arc::new(Update {
+            seq: self.seq,
+            prev: at,
+            key: false,
+            messages: behind
+                .iter()
+                .flat_map(|u| u.messages.iter().cloned())
+                .collect(),
+            rects: behind
+                .iter()
+                .flat_map(|u| u.rects.iter().copied())
+                .collect(),
+        }))
+    }
+
+    /// Shows "ORIGIN UNREACHABLE" to every viewer, as the relay's next full frame.
+    fn placeholder(&mut self) {
+        let Some(why) = self.down.clone() else {
+            return;
+        };
+        let g = self.geometry;
+        let mut source = Placeholder::new(g, self.desktop, "ORIGIN UNREACHABLE", &why);
+        let full = Rect::full(g.width, g.height);
+        let jpeg = source.capture(&[full]).ok().and_then(|p| {
+            let mut encoder = crate::encode::Encoder::new(self.shared.quality).ok()?;
+            encoder.encode(p.first()?, full, 80).ok()
+        });
+        let Some(jpeg) = jpeg else {
+            tracing::warn!("could not draw the placeholder");
+            return;
+        };
+        let header = FrameHeader {
+            flags: FLAG_KEY | FLAG_LAST,
+            seq: self.seq + 1,
+            capture_us: super::engine::now_us(),
+            input_seq: 0,
+            x: 0,
+            y: 0,
+            width: g.width,
+            height: g.height,
+            screen_width: g.width,
+            screen_height: g.height,
+            quality: 80,
+            rects: 1,
+        };
+        let message = Bytes::from(header.encode_with(&jpeg));
+        self.at = None;
+        self.publish(true, vec![full], std::slice::from_ref(&message));
+        self.shared.whole.send_replace(Some(Arc::new(Whole {
+            covers: self.seq,
+            cursor: None,
+            header,
+            jpeg: Bytes::from(jpeg),
+        })));
+    }
+}
