@@ -7,17 +7,26 @@ use std::time::{Duration, Instant};
 
 pub struct NatsServer {
     pub port: u16,
+    /// Its HTTP monitoring port (`/connz`, `/varz`).
+    pub monitor: u16,
     child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 impl NatsServer {
     /// Starts one; ready once it accepts connections.
     pub fn start() -> NatsServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = NatsServer { port, child: None };
+        let mut server = NatsServer {
+            port: free_port(),
+            monitor: free_port(),
+            child: None,
+        };
         server.restart();
         server
     }
@@ -39,6 +48,7 @@ impl NatsServer {
         self.kill();
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -53,6 +63,32 @@ impl NatsServer {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// `GET /connz` from a nats-server's monitoring port: every client connection, with
+/// its name and the bytes it sent (`in_bytes`) and was sent (`out_bytes`).
+pub fn connz(monitor: u16) -> serde_json::Value {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", monitor)).expect("monitor");
+    s.write_all(b"GET /connz?limit=1024 HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("ask");
+    let mut all = String::new();
+    s.read_to_string(&mut all).expect("read");
+    let body = all.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(body).expect("connz JSON")
+}
+
+/// Bytes the client connections named `name` sent to the server so far.
+pub fn sent_by(monitor: u16, name: &str) -> u64 {
+    connz(monitor)["connections"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| c["name"] == name)
+                .filter_map(|c| c["in_bytes"].as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 impl Drop for NatsServer {
