@@ -368,3 +368,177 @@ async fn wait_for_health(relay: &Binary, what: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Counts the NATS messages on one subject.
+struct Counter {
+    seen: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Counter {
+    async fn start(nats: &NatsServer, subject: String) -> Counter {
+        let client = async_nats::connect(nats.url()).await.expect("connects");
+        let mut sub = client.subscribe(subject).await.expect("subscribes");
+        client.flush().await.expect("flush");
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = seen.clone();
+        let task = tokio::spawn(async move {
+            let _client = client;
+            while sub.next().await.is_some() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Counter { seen, task }
+    }
+
+    fn get(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether the origin's pipeline runs, from its `/metrics`.
+async fn capturing(origin: &Binary) -> bool {
+    let bearer = format!("Bearer {}", common::auth::CONTROL);
+    let (code, _, body) = http_get(origin.addr, "/metrics", &[("Authorization", &bearer)]).await;
+    assert_eq!(code, 200);
+    let text = String::from_utf8_lossy(&body);
+    let line = text
+        .lines()
+        .find(|l| l.contains("pipeline_running") && !l.starts_with('#'))
+        .unwrap_or_else(|| panic!("no pipeline_running in /metrics:\n{text}"));
+    line.trim().ends_with(" 1")
+}
+
+/// Waits (5 s at most) until the origin captures, or stops, as `want` says.
+async fn until_capturing(origin: &Binary, want: bool) {
+    let t0 = Instant::now();
+    while capturing(origin).await != want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the origin's pipeline_running did not turn {want} within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_captures_only_while_relays_watch_and_sends_whole_frames_only_for_mjpeg() {
+    if !have("nats-server") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let nats = NatsServer::start();
+    let frames_sent = Counter::start(&nats, "deskcast.idle.frames".into()).await;
+    let wholes_sent = Counter::start(&nats, "deskcast.idle.whole".into()).await;
+    let origin = origin(
+        &nats,
+        "idle",
+        &["--source", "pattern", "--size", "160x120"],
+        None,
+    )
+    .await;
+    let relay = relay(&nats, "idle").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !capturing(&origin).await,
+        "nobody watches, yet the origin captures"
+    );
+    assert_eq!(frames_sent.get(), 0, "nobody watches, yet frames went out");
+
+    // A /ws viewer at the relay: region updates, no whole frames.
+    let (mut ws, _) = viewer(&relay, RELAY.1).await;
+    frames(&mut ws, 5).await;
+    assert!(capturing(&origin).await);
+    assert!(frames_sent.get() > 0);
+    assert_eq!(
+        wholes_sent.get(),
+        0,
+        "whole frames went out with no MJPEG reader"
+    );
+    drop(ws);
+    until_capturing(&origin, false).await;
+
+    // An MJPEG reader at the relay: whole frames now, and the relay streams them.
+    let mut mjpeg = tokio::net::TcpStream::connect(relay.addr)
+        .await
+        .expect("connect");
+    let req = format!(
+        "GET /video_feed?token={} HTTP/1.1\r\nHost: {}\r\n\r\n",
+        RELAY.1, relay.addr
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut mjpeg, req.as_bytes())
+        .await
+        .expect("request");
+    let parts = read_mjpeg_parts(&mut mjpeg, 5, Duration::from_secs(10)).await;
+    assert!(parts >= 5);
+    assert!(
+        wholes_sent.get() > 0,
+        "the relay streamed MJPEG without whole frames?"
+    );
+    drop(mjpeg);
+    until_capturing(&origin, false).await;
+    let after = wholes_sent.get();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        wholes_sent.get(),
+        after,
+        "whole frames still go out with nobody reading"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_credentials_and_tls_are_used() {
+    if !have("nats-server") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let dir = std::env::temp_dir().join(format!("deskcast-nats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+    let (cert_pem, key_pem) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_pem, cert.key_pair.serialize_pem()).expect("write key");
+    let creds = dir.join("nats.secret");
+    std::fs::write(&creds, "deskcast:a-long-nats-password\n").expect("write creds");
+    let (c, k) = (cert_pem.to_string_lossy(), key_pem.to_string_lossy());
+    let nats = NatsServer::start_with(&[
+        "--user",
+        "deskcast",
+        "--pass",
+        "a-long-nats-password",
+        "--tls",
+        "--tlscert",
+        &c,
+        "--tlskey",
+        &k,
+    ]);
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let creds_arg = creds.to_string_lossy().to_string();
+    let with_creds = ["--nats-creds", creds_arg.as_str(), "--nats-ca", &c];
+    let mut origin_args = vec!["--source", "pattern", "--size", "160x120"];
+    origin_args.extend_from_slice(&["--nats", &url, "--stream", "sec"]);
+    origin_args.extend_from_slice(&with_creds);
+    let _origin = Binary::start(&origin_args, None).await;
+    let mut relay_args = vec!["relay", "--nats", &url, "--stream", "sec"];
+    relay_args.extend_from_slice(&with_creds);
+    let relay = Binary::start_with_tokens(&relay_args, None, RELAY).await;
+    let (mut ws, _) = viewer(&relay, RELAY.1).await;
+    let got = frames(&mut ws, 5).await;
+    assert_eq!(
+        got.len(),
+        5,
+        "frames through a password- and TLS-protected NATS"
+    );
+
+    // Without the password, a relay never hears the origin.
+    let no_creds = ["relay", "--nats", &url, "--stream", "sec", "--nats-ca", &c];
+    let locked_out = Binary::start_with_tokens(&no_creds, None, RELAY).await;
+    wait_for_health(&locked_out, "origin unreachable").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

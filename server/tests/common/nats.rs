@@ -9,6 +9,8 @@ pub struct NatsServer {
     pub port: u16,
     /// Its HTTP monitoring port (`/connz`, `/varz`).
     pub monitor: u16,
+    /// More arguments: users, TLS.
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -22,9 +24,15 @@ fn free_port() -> u16 {
 impl NatsServer {
     /// Starts one; ready once it accepts connections.
     pub fn start() -> NatsServer {
+        Self::start_with(&[])
+    }
+
+    /// [`NatsServer::start`] with more arguments (`--user`, `--tls`, …).
+    pub fn start_with(extra: &[&str]) -> NatsServer {
         let mut server = NatsServer {
             port: free_port(),
             monitor: free_port(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         server.restart();
@@ -49,6 +57,7 @@ impl NatsServer {
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-m", &self.monitor.to_string()])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
