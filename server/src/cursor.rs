@@ -209,6 +209,13 @@ impl Watcher {
         Some(Watcher { tx })
     }
 
+    /// A watcher fed from elsewhere (a relay's, by the origin over NATS): what is sent
+    /// on the returned sender is the cursor.
+    pub fn fed() -> (Watcher, watch::Sender<State>) {
+        let (tx, _) = watch::channel(State::default());
+        (Watcher { tx: tx.clone() }, tx)
+    }
+
     /// The cursor's state as last read.
     pub fn current(&self) -> State {
         self.tx.borrow().clone()

@@ -80,6 +80,7 @@ struct RelayLink {
     wants: watch::Receiver<pipeline::Interest>,
     origin: watch::Sender<nats::relay::OriginState>,
     events: tokio::sync::mpsc::Receiver<async_nats::Event>,
+    cursor: watch::Sender<cursor::State>,
 }
 
 impl App {
@@ -167,6 +168,7 @@ impl App {
         })?;
         let (origin, origin_rx) = watch::channel(nats::relay::OriginState::default());
         let id = format!("{:016x}", nats::random_id());
+        let (watcher, cursor) = cursor::Watcher::fed();
         let remote = nats::relay::RemoteInput::start(
             client.clone(),
             subjects.input.clone(),
@@ -178,7 +180,7 @@ impl App {
             input: Some(Input::remote(remote)),
             clipboard: None,
             monitors: None,
-            cursor: None,
+            cursor: Some(Arc::new(watcher)),
             config: config.clone(),
             nats: Some(NatsSide::Relay(RelayLink {
                 client,
@@ -188,6 +190,7 @@ impl App {
                 wants,
                 origin,
                 events,
+                cursor,
             })),
         })
     }
@@ -274,7 +277,12 @@ impl App {
                 });
                 let (pipeline, stopping) = (self.pipeline.clone(), stopping.clone());
                 tokio::spawn(nats::origin::run(
-                    client, subjects, pipeline, control, stopping,
+                    client,
+                    subjects,
+                    pipeline,
+                    control,
+                    self.cursor.clone(),
+                    stopping,
                 ));
             }
             Some(NatsSide::Relay(link)) => {
@@ -286,15 +294,19 @@ impl App {
                     wants,
                     origin,
                     events,
+                    cursor,
                 } = link;
                 tokio::spawn(nats::relay::run(
-                    client,
-                    subjects,
-                    id,
-                    inlet,
-                    wants,
-                    origin,
-                    events,
+                    nats::relay::Link {
+                        client,
+                        subjects,
+                        relay: id,
+                        inlet,
+                        wants,
+                        origin,
+                        events,
+                        cursor,
+                    },
                     stopping.clone(),
                 ));
             }

@@ -312,6 +312,26 @@ async fn a_click_through_a_relay_reaches_the_origins_desktop_only_with_relay_con
         _ => None,
     });
     assert_eq!(press, Some((320, 240, 1)), "X saw {events:?}");
+    // A viewer of the relay sees the origin's cursor where the click put it.
+    let (mut watcher, _) = viewer(&relay_on, RELAY.1).await;
+    let (mut shape, mut pointer) = (false, None);
+    let t0 = Instant::now();
+    while !(shape && pointer.is_some()) && t0.elapsed() < Duration::from_secs(10) {
+        if let Message::Text(t) = next_message(&mut watcher).await {
+            match ServerMessage::parse(t.as_str()).expect("valid") {
+                ServerMessage::Cursor { .. } => shape = true,
+                ServerMessage::Pointer { x, y } => pointer = Some((x, y)),
+                _ => {}
+            }
+        }
+    }
+    assert!(shape, "no cursor shape through the relay");
+    let (px, py) = pointer.expect("the pointer through the relay");
+    assert!(
+        (px - 0.5).abs() < 0.01 && (py - 0.5).abs() < 0.01,
+        "pointer at {px},{py}"
+    );
+    drop(watcher);
     drop(ws);
     drop(relay_on);
     drop(origin_on);

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `frames` | origin → relays | updates and keyframes, in order ([`wire`]) |
 //! | `whole` | origin → relays | whole-screen JPEGs, while some relay has an MJPEG reader |
+//! | `cursor` | origin → relays | the remote cursor: its shape when new, where it is ([`CursorNews`]) |
 //! | `origin` | origin → relays | once a second: who it is, whether it takes input ([`Beat`]) |
 //! | `interest` | relays → origin | once a second: viewers there, keyframe wanted ([`Wants`]) |
 //! | `input` | relays → origin | request/reply: a relay controller's input ([`InputRequest`]) |
@@ -62,6 +63,8 @@ pub struct Subjects {
     pub frames: String,
     /// Whole-screen JPEGs.
     pub whole: String,
+    /// The remote cursor.
+    pub cursor: String,
     /// The origin's heartbeat.
     pub origin: String,
     /// Relays' interest.
@@ -77,6 +80,7 @@ impl Subjects {
         Subjects {
             frames: at("frames"),
             whole: at("whole"),
+            cursor: at("cursor"),
             origin: at("origin"),
             interest: at("interest"),
             input: at("input"),
@@ -97,6 +101,32 @@ pub struct Beat {
     pub relay_control: bool,
     /// Whether input reaches its desktop now.
     pub input: bool,
+}
+
+/// The origin's cursor, on `cursor`: sent when it moves or changes shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CursorNews {
+    /// The shape's serial.
+    pub serial: u32,
+    /// The shape itself, when it is new (and now and then for relays that came later).
+    pub shape: Option<ShapeBits>,
+    /// Where its hotspot is, in picture pixels; `None` while off the picture.
+    pub at: Option<(i32, i32)>,
+}
+
+/// A cursor shape as it travels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShapeBits {
+    /// Size, pixels.
+    pub width: u16,
+    /// Size, pixels.
+    pub height: u16,
+    /// Hotspot.
+    pub hot_x: u16,
+    /// Hotspot.
+    pub hot_y: u16,
+    /// RGBA, base64.
+    pub rgba: String,
 }
 
 /// A relay's interest, on `interest`.

@@ -45,6 +45,7 @@ pub async fn run(
     subjects: Subjects,
     pipeline: Arc<Pipeline>,
     control: Option<Control>,
+    cursor: Option<Arc<crate::cursor::Watcher>>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let instance = super::random_id();
@@ -76,6 +77,9 @@ pub async fn run(
     let mut relays: HashMap<String, Relay> = HashMap::new();
     let mut feed: Option<Feed> = None;
     let mut wholes: Option<WholeViewer> = None;
+    // Followed while relays watch.
+    let mut pointer: Option<watch::Receiver<crate::cursor::State>> = None;
+    let mut told_shape: Option<(u32, Instant)> = None;
     let mut source = pipeline.source_state();
     let mut beat = tokio::time::interval(BEAT_EVERY);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -89,6 +93,10 @@ pub async fn run(
                     continue;
                 };
                 let more_wholes = wants.whole > relays.get(&wants.relay).map_or(0, |r| r.wants.whole);
+                if !relays.contains_key(&wants.relay) {
+                    // A new relay gets the cursor's shape with its next move.
+                    told_shape = None;
+                }
                 out.want_key |= wants.key;
                 relays.insert(wants.relay.clone(), Relay { wants, at: Instant::now() });
                 if more_wholes {
@@ -108,6 +116,16 @@ pub async fn run(
                 // Looked at below (offer_key).
                 FeedEvent::Keyframe(true) => {}
             },
+            changed = cursor_changed(&mut pointer) => {
+                if !changed {
+                    pointer = None;
+                    continue;
+                }
+                let state = pointer.as_mut().map(|p| p.borrow_and_update().clone());
+                if let Some(state) = state {
+                    out.cursor(&state, pipeline.geometry(), &mut told_shape).await;
+                }
+            }
             whole = next_whole(&mut wholes) => match whole {
                 Some(w) => out.whole(&w).await,
                 None => wholes = None,
@@ -141,10 +159,17 @@ pub async fn run(
                 tracing::info!(relays = relays.len(), viewers = ws, "relays watch");
                 feed = Some(pipeline.feed());
                 out.want_key = true;
+                pointer = cursor.as_ref().map(|c| {
+                    let mut rx = c.subscribe();
+                    rx.mark_changed();
+                    rx
+                });
+                told_shape = None;
             }
             (Some(_), false) => {
                 tracing::info!("no relay watches");
                 feed = None;
+                pointer = None;
             }
             _ => {}
         }
@@ -180,6 +205,14 @@ async fn feed_event(feed: &mut Option<Feed>) -> FeedEvent {
     tokio::select! {
         u = f.updates.recv() => FeedEvent::Update(u),
         k = f.keyframes.changed() => FeedEvent::Keyframe(k.is_ok()),
+    }
+}
+
+/// Resolves when the cursor moved or changed (`true`) or its watcher stopped (`false`).
+async fn cursor_changed(rx: &mut Option<watch::Receiver<crate::cursor::State>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }
 
@@ -306,6 +339,47 @@ impl Publisher {
             messages: vec![message],
         };
         self.send(&self.subjects.whole, &frame).await;
+    }
+
+    /// Tells relays where the cursor is; its shape too when it is new to them, and
+    /// every few seconds.
+    async fn cursor(
+        &self,
+        state: &crate::cursor::State,
+        geometry: crate::capture::Geometry,
+        told: &mut Option<(u32, Instant)>,
+    ) {
+        use base64::Engine as _;
+        let Some(shape) = &state.shape else {
+            return;
+        };
+        let at = state
+            .drawn_at((geometry.x, geometry.y), geometry.width, geometry.height)
+            .map(|(_, at)| at);
+        let stale = told.is_none_or(|(serial, when)| {
+            serial != shape.serial || when.elapsed() >= std::time::Duration::from_secs(5)
+        });
+        let bits = stale.then(|| super::ShapeBits {
+            width: shape.width,
+            height: shape.height,
+            hot_x: shape.hot_x,
+            hot_y: shape.hot_y,
+            rgba: base64::engine::general_purpose::STANDARD.encode(&shape.rgba),
+        });
+        if stale {
+            *told = Some((shape.serial, Instant::now()));
+        }
+        let news = super::CursorNews {
+            serial: shape.serial,
+            shape: bits,
+            at,
+        };
+        if let Ok(json) = serde_json::to_vec(&news) {
+            let _ = self
+                .client
+                .publish(self.subjects.cursor.clone(), json.into())
+                .await;
+        }
     }
 
     async fn beat(&self, pipeline: &Pipeline, control: Option<&Control>) {

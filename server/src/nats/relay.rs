@@ -25,26 +25,47 @@ pub struct OriginState {
     pub reachable: bool,
 }
 
+/// What the relay's NATS task works with.
+pub struct Link {
+    /// The NATS connection.
+    pub client: async_nats::Client,
+    /// The stream's subjects.
+    pub subjects: Subjects,
+    /// This relay's id.
+    pub relay: String,
+    /// Where frames go.
+    pub inlet: Inlet,
+    /// What this relay's viewers want.
+    pub wants: watch::Receiver<Interest>,
+    /// What is known of the origin.
+    pub origin: watch::Sender<OriginState>,
+    /// The NATS connection coming and going.
+    pub events: mpsc::Receiver<async_nats::Event>,
+    /// The origin's cursor, for this relay's viewers.
+    pub cursor: watch::Sender<crate::cursor::State>,
+}
+
 /// Feeds the relayed pipeline from NATS until `stopping` turns true.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    client: async_nats::Client,
-    subjects: Subjects,
-    relay: String,
-    inlet: Inlet,
-    mut wants: watch::Receiver<Interest>,
-    origin: watch::Sender<OriginState>,
-    mut events: mpsc::Receiver<async_nats::Event>,
-    mut stopping: watch::Receiver<bool>,
-) {
+pub async fn run(link: Link, mut stopping: watch::Receiver<bool>) {
+    let Link {
+        client,
+        subjects,
+        relay,
+        inlet,
+        mut wants,
+        origin,
+        mut events,
+        cursor,
+    } = link;
     let subscribe = async {
         Ok::<_, async_nats::SubscribeError>((
             client.subscribe(subjects.frames.clone()).await?,
             client.subscribe(subjects.whole.clone()).await?,
             client.subscribe(subjects.origin.clone()).await?,
+            client.subscribe(subjects.cursor.clone()).await?,
         ))
     };
-    let (mut frames, mut wholes, mut beats) = match subscribe.await {
+    let (mut frames, mut wholes, mut beats, mut pointer) = match subscribe.await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(cause = %e, "cannot subscribe to the stream");
@@ -103,6 +124,12 @@ pub async fn run(
                     }
                 }
             }
+            msg = pointer.next() => {
+                let Some(msg) = msg else { break };
+                if let Ok(news) = serde_json::from_slice::<super::CursorNews>(&msg.payload) {
+                    follow_cursor(&cursor, news);
+                }
+            }
             msg = beats.next() => {
                 let Some(msg) = msg else { break };
                 let Ok(beat) = serde_json::from_slice::<Beat>(&msg.payload) else { continue };
@@ -155,6 +182,43 @@ pub async fn run(
             }
         }
     }
+}
+
+/// The origin's cursor news into this relay's cursor state: a new shape is kept; a
+/// position under a shape not seen yet waits for it.
+fn follow_cursor(cursor: &watch::Sender<crate::cursor::State>, news: super::CursorNews) {
+    use base64::Engine as _;
+    let mut shape = cursor.borrow().shape.clone();
+    if let Some(bits) = news.shape {
+        let rgba = base64::engine::general_purpose::STANDARD
+            .decode(bits.rgba.as_bytes())
+            .unwrap_or_default();
+        let fits = bits.width <= 256
+            && bits.height <= 256
+            && rgba.len() == usize::from(bits.width) * usize::from(bits.height) * 4;
+        if fits && shape.as_ref().is_none_or(|s| s.serial != news.serial) {
+            shape = Some(Arc::new(crate::cursor::Shape {
+                serial: news.serial,
+                width: bits.width,
+                height: bits.height,
+                hot_x: bits.hot_x,
+                hot_y: bits.hot_y,
+                rgba,
+            }));
+        }
+    }
+    let Some(shape) = shape.filter(|s| s.serial == news.serial) else {
+        return;
+    };
+    let state = crate::cursor::State {
+        shape: Some(shape),
+        position: news.at,
+    };
+    cursor.send_if_modified(|now| {
+        let changed = *now != state;
+        *now = state;
+        changed
+    });
 }
 
 /// Input for the origin's desktop from this relay's controller, over NATS: events go
