@@ -95,6 +95,10 @@ impl Inlet {
     }
 }
 
+/// Most updates, and bytes of them, kept after the keyframe for joiners.
+const MAX_BACKLOG: usize = 2048;
+const MAX_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
+
 /// Asking the origin again for a keyframe it has not sent yet, at most this often.
 const ASK_AGAIN: Duration = Duration::from_secs(1);
 
@@ -290,6 +294,13 @@ impl Feeder {
             if self.since_bytes > base_bytes.max(64 * 1024) {
                 // Joiners would get more backlog than picture: a fresh keyframe.
                 self.ask();
+            }
+            if self.since_bytes > MAX_BACKLOG_BYTES || self.since.len() > MAX_BACKLOG {
+                // The origin sends no keyframe: keep nothing more. Viewers following the
+                // stream carry on; joiners wait for the keyframe asked for.
+                self.base = None;
+                self.since.clear();
+                self.since_bytes = 0;
             }
         }
         let shared = &self.shared;
@@ -543,5 +554,145 @@ impl Feeder {
             header,
             jpeg: Bytes::from(jpeg),
         })));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::pipeline::Pipeline;
+
+    const G: Geometry = Geometry {
+        x: 0,
+        y: 0,
+        width: 64,
+        height: 32,
+    };
+
+    /// One origin update of one rectangle whose "JPEG" names its origin `seq`.
+    fn from_origin(instance: u64, seq: u64, prev: u64, key: bool) -> Relayed {
+        let header = FrameHeader {
+            flags: FLAG_LAST | if key { FLAG_KEY } else { 0 },
+            seq,
+            screen_width: G.width,
+            screen_height: G.height,
+            width: 8,
+            height: 8,
+            rects: 1,
+            ..FrameHeader::default()
+        };
+        Relayed {
+            instance,
+            seq,
+            prev,
+            key,
+            rects: vec![Rect::full(8, 8)],
+            messages: vec![Bytes::from(
+                header.encode_with(format!("jpeg-{instance}-{seq}").as_bytes()),
+            )],
+        }
+    }
+
+    /// The "JPEGs" of an update and the `seq` in each header.
+    fn seen(u: &Update) -> Vec<(String, u64)> {
+        u.messages
+            .iter()
+            .map(|m| {
+                let (h, jpeg) = FrameHeader::decode(m).expect("header");
+                (String::from_utf8_lossy(jpeg).to_string(), h.seq)
+            })
+            .collect()
+    }
+
+    async fn next(v: &mut crate::pipeline::Viewer) -> Arc<Update> {
+        tokio::time::timeout(Duration::from_secs(5), v.next(30))
+            .await
+            .expect("an update within 5 s")
+            .expect("pipeline running")
+    }
+
+    async fn wanted(wants: &mut watch::Receiver<Interest>, f: impl Fn(&Interest) -> bool) {
+        tokio::time::timeout(Duration::from_secs(5), wants.wait_for(f))
+            .await
+            .expect("in time")
+            .expect("feeder running");
+    }
+
+    #[tokio::test]
+    async fn joiners_get_the_keyframe_and_the_backlog_renumbered_with_the_jpegs_untouched() {
+        let (p, inlet, mut wants) = Pipeline::relayed(G).expect("starts");
+        let mut first = p.subscribe();
+        wanted(&mut wants, |i| i.ws == 1).await;
+        inlet.push(Incoming::Update(from_origin(7, 10, 9, true)));
+        let k = next(&mut first).await;
+        assert!(k.key);
+        assert_eq!(seen(&k), [("jpeg-7-10".to_string(), 1)]);
+        for seq in 11..=12 {
+            inlet.push(Incoming::Update(from_origin(7, seq, seq - 1, false)));
+        }
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            got.extend(seen(&*next(&mut first).await));
+        }
+        assert_eq!(
+            got,
+            [("jpeg-7-11".to_string(), 2), ("jpeg-7-12".to_string(), 3)]
+        );
+        // A joiner: the keyframe and both updates at once, as they were numbered.
+        let mut second = p.subscribe();
+        let j = next(&mut second).await;
+        assert!(j.key);
+        assert_eq!(j.seq, 3);
+        assert_eq!(
+            seen(&j),
+            [
+                ("jpeg-7-10".to_string(), 1),
+                ("jpeg-7-11".to_string(), 2),
+                ("jpeg-7-12".to_string(), 3)
+            ]
+        );
+        wanted(&mut wants, |i| i.ws == 2 && !i.key).await;
+    }
+
+    #[tokio::test]
+    async fn a_gap_waits_for_a_keyframe_and_a_restarted_origin_is_followed() {
+        let (p, inlet, mut wants) = Pipeline::relayed(G).expect("starts");
+        let mut v = p.subscribe();
+        wanted(&mut wants, |i| i.ws == 1).await;
+        inlet.push(Incoming::Update(from_origin(7, 10, 9, true)));
+        assert_eq!(next(&mut v).await.seq, 1);
+        // 11 was lost: 12 is not drawn, and a keyframe is asked for.
+        inlet.push(Incoming::Update(from_origin(7, 12, 11, false)));
+        wanted(&mut wants, |i| i.key).await;
+        inlet.push(Incoming::Keyframe(from_origin(7, 12, 12, true)));
+        let k = next(&mut v).await;
+        assert!(k.key && k.prev == 1 && k.seq == 2, "{k:?}");
+        assert_eq!(seen(&k), [("jpeg-7-12".to_string(), 2)]);
+        // The origin restarted (a new run, numbering from 1): its keyframe goes on.
+        inlet.push(Incoming::Update(from_origin(9, 2, 1, false)));
+        inlet.push(Incoming::Keyframe(from_origin(9, 2, 2, true)));
+        let k = next(&mut v).await;
+        assert_eq!((k.seq, k.prev), (3, 2));
+        assert_eq!(seen(&k), [("jpeg-9-2".to_string(), 3)]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_origin_shows_a_placeholder_and_its_return_asks_for_a_keyframe() {
+        let (p, inlet, mut wants) = Pipeline::relayed(G).expect("starts");
+        let mut v = p.subscribe();
+        let mut state = p.source_state();
+        wanted(&mut wants, |i| i.ws == 1).await;
+        inlet.push(Incoming::Down("origin unreachable: test".into()));
+        let u = next(&mut v).await;
+        assert!(u.key);
+        let (h, jpeg) = FrameHeader::decode(&u.messages[0]).expect("header");
+        assert_eq!((h.width, h.height), (G.width, G.height));
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+        assert!(!state.borrow_and_update().is_up());
+        inlet.push(Incoming::Up);
+        wanted(&mut wants, |i| i.key).await;
+        assert!(state.borrow_and_update().is_up());
     }
 }
