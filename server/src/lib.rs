@@ -226,6 +226,15 @@ impl App {
         let (stop_tx, stopping) = watch::channel(false);
         let seat = self.seat();
         self.start_nats(&seat, &stopping);
+        if self.config.relay {
+            // Whether a control token gives control here is the origin's to say: hear it
+            // (a heartbeat comes every second) before the first viewer is let in.
+            let heard = self.input.clone();
+            let t0 = tokio::time::Instant::now();
+            while heard.as_ref().is_some_and(|i| !i.heard()) && t0.elapsed() < HEAR_ORIGIN_WITHIN {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
         let router = self.router(local, tls.is_some(), sessions.clone(), seat, stopping);
         let served = axum::serve(
             accepting,
@@ -345,6 +354,9 @@ impl App {
         http::router(state, Arc::new(guard))
     }
 }
+
+/// How long a relay waits for the origin's first heartbeat before it serves.
+const HEAR_ORIGIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How long sessions get to end at shutdown.
 const SESSIONS_END_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);

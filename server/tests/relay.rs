@@ -562,3 +562,52 @@ async fn nats_credentials_and_tls_are_used() {
     wait_for_health(&locked_out, "origin unreachable").await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_viewer_of_a_still_screen_the_origin_already_streams_gets_a_picture() {
+    if !have("nats-server") || !have("Xvfb") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let x = Xvfb::start(320, 240);
+    let _window = TestWindow::open(&x.display, 0x3366cc, false);
+    let nats = NatsServer::start();
+    let origin = origin(&nats, "still", &[], Some(&x.display)).await;
+    // The origin streams to its own viewer, then the screen stays still: no update
+    // comes that a relay could start from.
+    let mut local = origin.ws().await;
+    frames(&mut local, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let relay = relay(&nats, "still").await;
+    let (mut ws, _) = viewer(&relay, RELAY.1).await;
+    // The whole first frame: a keyframe of the window's colour (full screen), in
+    // JPEG rectangles or solid fills.
+    let near =
+        |p: &[u8]| p[0].abs_diff(0x33) < 24 && p[1].abs_diff(0x66) < 24 && p[2].abs_diff(0xcc) < 24;
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut messages = Vec::new();
+        loop {
+            let m = next_frame(&mut ws).await;
+            let last = FrameHeader::decode(&m).expect("header").0.is_last();
+            messages.push(m);
+            if last {
+                return messages;
+            }
+        }
+    })
+    .await
+    .expect("a first frame within 10 s");
+    for m in &first {
+        let (h, payload) = FrameHeader::decode(m).expect("header");
+        assert!(h.is_key(), "{h:?}");
+        assert_eq!((h.screen_width, h.screen_height), (320, 240));
+        let pixel = if h.is_fill() {
+            payload.to_vec()
+        } else {
+            let (w, hh, rgb) = decode_rgb(payload);
+            let mid = (hh / 2 * w + w / 2) * 3;
+            rgb[mid..mid + 3].to_vec()
+        };
+        assert!(near(&pixel), "the window's colour, got {pixel:?}");
+    }
+}

@@ -863,7 +863,9 @@ fn handle_input(app: &AppState, id: u64, msg: ClientMessage) -> Option<Message> 
     }
     if !input.available() {
         if is_release(&msg) {
-            // Whatever was held is released once the desktop is back (re-opened fresh).
+            // A desktop here is re-opened fresh; an origin's (at a relay) is not: let
+            // go of everything there as soon as it can be reached.
+            input.release_all();
             return None;
         }
         return Some(error(

@@ -97,7 +97,8 @@ pub async fn run(
                     // A new relay gets the cursor's shape with its next move.
                     told_shape = None;
                 }
-                out.want_key |= wants.key;
+                // A relay with no /ws viewer needs no keyframe.
+                out.want_key |= wants.key && wants.ws > 0;
                 relays.insert(wants.relay.clone(), Relay { wants, at: Instant::now() });
                 if more_wholes {
                     // A new MJPEG reader at a relay: the picture as it is, at once.
@@ -262,8 +263,11 @@ impl Publisher {
             messages: u.messages.clone(),
         };
         self.send(&self.subjects.frames, &frame).await;
-        self.published = u.seq;
+        self.published = self.published.max(u.seq);
         if u.key {
+            // A full frame serves every relay that asked for a keyframe.
+            self.want_key = false;
+            self.asked_at = None;
             self.key_bytes = u.bytes();
             self.since_key = 0;
             self.key_at = Instant::now();
@@ -277,15 +281,17 @@ impl Publisher {
         }
     }
 
-    /// Publishes the pipeline's keyframe if one is wanted and it covers exactly what
-    /// was published; else asks the pipeline for one.
+    /// Publishes the pipeline's keyframe if one is wanted and it covers at least what
+    /// was published (relays drop the updates it covers that come after it); else asks
+    /// the pipeline for one.
     async fn offer_key(&mut self, feed: &Feed) {
         if !self.want_key {
             return;
         }
         let current = feed.keyframes.borrow().clone();
         match current {
-            Some(k) if k.covers == self.published => {
+            Some(k) if k.covers >= self.published => {
+                self.published = k.covers;
                 let frame = Frame {
                     kind: Kind::Keyframe,
                     instance: self.instance,
@@ -302,7 +308,7 @@ impl Publisher {
                 self.since_key = 0;
                 self.key_at = Instant::now();
             }
-            // Newer than what was published (its update is on its way), or older.
+            // Older than what was published, or none yet.
             _ => {
                 let now = Instant::now();
                 if self
@@ -476,10 +482,12 @@ fn apply(
                 ))
             }
             Some(Err(SendError::Full)) => {
+                // The rest of the batch is dropped: none of its releases may be lost.
+                control.input.release_all();
                 return Some((
                     ErrorCode::RateLimited,
                     "input dropped; events arrive faster than the desktop takes them".into(),
-                ))
+                ));
             }
             Some(Err(SendError::Closed)) => {
                 return Some((ErrorCode::Internal, "the input thread stopped".into()))

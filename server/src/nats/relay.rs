@@ -242,6 +242,11 @@ const QUEUE: usize = 256;
 /// Events sent in one request at most.
 const BATCH: usize = 64;
 
+/// How often, and how far apart, a release is sent again until the origin has it
+/// (the origin lets go of a relay's seat anyway once it is silent for [`GONE_AFTER`]).
+const RELEASE_TRIES: usize = 30;
+const RELEASE_AGAIN: Duration = Duration::from_millis(500);
+
 /// How long the origin gets to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
@@ -291,7 +296,13 @@ impl RemoteInput {
                                 events: Vec::new(),
                                 release: true,
                             };
-                            ask(&client, &subject, release, &errors).await;
+                            // Until the origin has it: a lost release leaves a key held.
+                            for _ in 0..RELEASE_TRIES {
+                                if ask(&client, &subject, release.clone(), &errors).await {
+                                    break;
+                                }
+                                tokio::time::sleep(RELEASE_AGAIN).await;
+                            }
                         }
                     }
                 }
@@ -358,23 +369,26 @@ impl RemoteInput {
     }
 }
 
+/// Sends `request` and waits for the answer; whether the origin answered. A refusal
+/// goes to `errors`.
 async fn ask(
     client: &async_nats::Client,
     subject: &str,
     request: InputRequest,
     errors: &broadcast::Sender<(ErrorCode, String)>,
-) {
+) -> bool {
     if request.events.is_empty() && !request.release {
-        return;
+        return true;
     }
     let Ok(json) = serde_json::to_vec(&request) else {
-        return;
+        return true;
     };
     let answer = tokio::time::timeout(
         ANSWER_WITHIN,
         client.request(subject.to_string(), json.into()),
     )
     .await;
+    let answered = matches!(answer, Ok(Ok(_)));
     let error = match answer {
         Ok(Ok(msg)) => match serde_json::from_slice::<InputReply>(&msg.payload) {
             Ok(reply) => reply.error,
@@ -396,4 +410,5 @@ async fn ask(
         tracing::debug!(code = ?e.0, message = %e.1, "the origin refused input");
         let _ = errors.send(e);
     }
+    answered
 }

@@ -28,6 +28,8 @@ const HEADER: usize = 34;
 /// Most rectangles, messages and parts one frame may have; more is taken for garbage.
 const MAX_ITEMS: usize = 4096;
 const MAX_PARTS: usize = 1024;
+/// Largest frame put back together: a 8192×8192 keyframe at quality 100 fits.
+const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 /// What a frame is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,12 +148,22 @@ impl Assembler {
             return Err(WireError::Garbled("bad part count"));
         }
         let wanted = self.parts.len() as u16;
-        if part != wanted {
+        // A later part must be of the frame the first part began (kind, key, parts, run,
+        // seq, prev): else parts of two frames would be joined.
+        let same = self.parts.first().is_none_or(|first| {
+            first[4..6] == payload[4..6] && first[8..HEADER] == payload[8..HEADER]
+        });
+        if part != wanted || !same {
             self.parts.clear();
             // The first part of a new frame starts over.
             if part != 0 {
                 return Err(WireError::Missing { got: part, wanted });
             }
+        }
+        let bytes: usize = self.parts.iter().map(Bytes::len).sum::<usize>() + payload.len();
+        if bytes > MAX_FRAME_BYTES {
+            self.parts.clear();
+            return Err(WireError::Garbled("frame too large"));
         }
         self.parts.push(payload);
         if self.parts.len() < usize::from(parts) {
@@ -283,5 +295,26 @@ mod tests {
         let next = small.encode(2048);
         assert_eq!(a.push(next[0].clone()), Ok(Some(small)));
         assert!(a.push(Bytes::from_static(b"hello")).is_err());
+    }
+
+    #[test]
+    fn parts_of_two_frames_are_never_joined() {
+        let one = frame(&[5000]).encode(2048);
+        let mut other = frame(&[5000]);
+        other.seq = 43;
+        let other = other.encode(2048);
+        let mut a = Assembler::default();
+        assert_eq!(a.push(one[0].clone()), Ok(None));
+        // Part 1 of another frame, where part 1 of this one should come.
+        assert!(a.push(other[1].clone()).is_err());
+        for p in &other {
+            let _ = a.push(p.clone());
+        }
+        let mut a = Assembler::default();
+        let mut got = None;
+        for p in &other {
+            got = a.push(p.clone()).expect("reads");
+        }
+        assert_eq!(got.map(|f| f.seq), Some(43));
     }
 }

@@ -77,6 +77,8 @@ pub struct Interest {
 pub struct Inlet {
     shared: Arc<Shared>,
     tx: mpsc::SyncSender<Incoming>,
+    /// [`Incoming::Up`] and [`Incoming::Down`]: never dropped (and rare).
+    reach: mpsc::Sender<Incoming>,
 }
 
 /// Things in flight to the feeder at most; a relay that cannot keep up drops frames
@@ -87,7 +89,10 @@ impl Inlet {
     /// Hands `incoming` to the feeder; `false` when its queue is full (the frame is
     /// dropped; the feeder sees the gap and asks for a keyframe).
     pub fn push(&self, incoming: Incoming) -> bool {
-        let sent = self.tx.try_send(incoming).is_ok();
+        let sent = match incoming {
+            Incoming::Up | Incoming::Down(_) => self.reach.send(incoming).is_ok(),
+            _ => self.tx.try_send(incoming).is_ok(),
+        };
         // Taking the lock orders this after the feeder's look at the queue.
         drop(self.shared.lock());
         self.shared.wake.notify_all();
@@ -95,9 +100,14 @@ impl Inlet {
     }
 }
 
-/// Most updates, and bytes of them, kept after the keyframe for joiners.
+/// Most updates kept after the keyframe for joiners; and bytes of them: eight
+/// keyframes' worth, within these bounds.
 const MAX_BACKLOG: usize = 2048;
-const MAX_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
+const MIN_BACKLOG_BYTES: usize = 4 * 1024 * 1024;
+const MAX_BACKLOG_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest screen side a relayed keyframe may announce; larger is garbage.
+const MAX_SIDE: u32 = 16384;
 
 /// Asking the origin again for a keyframe it has not sent yet, at most this often.
 const ASK_AGAIN: Duration = Duration::from_secs(1);
@@ -106,6 +116,7 @@ const ASK_AGAIN: Duration = Duration::from_secs(1);
 pub(super) struct Feeder {
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Incoming>,
+    reach: mpsc::Receiver<Incoming>,
     interest: watch::Sender<Interest>,
     /// The relay's newest `seq`.
     seq: u64,
@@ -129,13 +140,14 @@ pub(super) struct Feeder {
 impl Feeder {
     pub(super) fn new(
         shared: Arc<Shared>,
-        rx: mpsc::Receiver<Incoming>,
+        (rx, reach): (mpsc::Receiver<Incoming>, mpsc::Receiver<Incoming>),
         interest: watch::Sender<Interest>,
         geometry: Geometry,
     ) -> Self {
         Feeder {
             shared,
             rx,
+            reach,
             interest,
             seq: 0,
             at: None,
@@ -150,14 +162,18 @@ impl Feeder {
         }
     }
 
-    pub(super) fn inlet(shared: &Arc<Shared>) -> (Inlet, mpsc::Receiver<Incoming>) {
+    pub(super) fn inlet(
+        shared: &Arc<Shared>,
+    ) -> (Inlet, (mpsc::Receiver<Incoming>, mpsc::Receiver<Incoming>)) {
         let (tx, rx) = mpsc::sync_channel(INLET_DEPTH);
+        let (reach, reach_rx) = mpsc::channel();
         (
             Inlet {
                 shared: shared.clone(),
                 tx,
+                reach,
             },
-            rx,
+            (rx, reach_rx),
         )
     }
 
@@ -170,7 +186,9 @@ impl Feeder {
                         self.shared.stats.running.store(false, Ordering::SeqCst);
                         return;
                     }
-                    let got: Vec<Incoming> = self.rx.try_iter().collect();
+                    // Whether the origin is reachable first: frames after it count.
+                    let mut got: Vec<Incoming> = self.reach.try_iter().collect();
+                    got.extend(self.rx.try_iter());
                     let pending = (st.key_wanted && self.base.is_some())
                         || st.whole_wanted
                         || !st.catch_ups.is_empty()
@@ -212,7 +230,11 @@ impl Feeder {
                 if self.down.take().is_some() {
                     tracing::info!("the origin is back");
                     self.shared.source.send_replace(SourceState::Up);
+                    // The placeholder is no picture to start from.
                     self.at = None;
+                    self.base = None;
+                    self.since.clear();
+                    self.since_bytes = 0;
                     self.ask();
                 }
             }
@@ -295,7 +317,8 @@ impl Feeder {
                 // Joiners would get more backlog than picture: a fresh keyframe.
                 self.ask();
             }
-            if self.since_bytes > MAX_BACKLOG_BYTES || self.since.len() > MAX_BACKLOG {
+            let cap = (8 * base_bytes).clamp(MIN_BACKLOG_BYTES, MAX_BACKLOG_BYTES);
+            if self.since_bytes > cap || self.since.len() > MAX_BACKLOG {
                 // The origin sends no keyframe: keep nothing more. Viewers following the
                 // stream carry on; joiners wait for the keyframe asked for.
                 self.base = None;
@@ -337,7 +360,8 @@ impl Feeder {
         else {
             return;
         };
-        if h.screen_width == 0 || h.screen_height == 0 {
+        let side = 1..=MAX_SIDE;
+        if !side.contains(&h.screen_width) || !side.contains(&h.screen_height) {
             return;
         }
         if (h.screen_width, h.screen_height) != (self.geometry.width, self.geometry.height) {
@@ -420,6 +444,7 @@ impl Feeder {
             if !watched {
                 // The origin stops sending: what is kept goes stale.
                 self.at = None;
+                self.asked = None;
                 self.base = None;
                 self.since.clear();
                 self.since_bytes = 0;
@@ -462,7 +487,7 @@ impl Feeder {
             }
             // Else the reply is dropped: the viewer starts over from a keyframe.
         }
-        let key = self.asked.is_some() && self.down.is_none();
+        let key = self.watched && self.asked.is_some() && self.down.is_none();
         self.interest.send_if_modified(|i| {
             let new = Interest { ws, whole, key };
             let changed = *i != new;
