@@ -14,7 +14,6 @@
 mod common;
 mod desk;
 
-use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -45,21 +44,8 @@ fn start(args: &[&str], display: Option<&str>) -> (Killed, String) {
     if let Some(d) = display {
         cmd.env("DISPLAY", d);
     }
-    let mut child = cmd.spawn().expect("start deskcast");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("deskcast printed its URL")
-            .expect("read");
-        if let Some(i) = line.find("http://") {
-            let host = line[i + 7..].split('/').next().expect("host");
-            break format!("ws://{host}/ws?token={VIEW}");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Killed(child), url)
+    let (server, host) = spawn_deskcast(cmd);
+    (server, format!("ws://{host}/ws?token={VIEW}"))
 }
 
 fn now_us() -> u64 {

@@ -19,7 +19,7 @@
 mod common;
 mod desk;
 
-use std::io::{BufRead as _, Read as _};
+use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,22 +56,8 @@ fn start_server(display: &str, fps: u32, extra: &[(&str, &str)]) -> (Killed, Str
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("start deskcast");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("deskcast printed its URL")
-            .expect("read");
-        if let Some(i) = line.find("http://") {
-            let rest = &line[i + 7..];
-            let host = rest.split('/').next().expect("host");
-            break format!("ws://{host}/ws");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Killed(child), url)
+    let (server, host) = spawn_deskcast(cmd);
+    (server, format!("ws://{host}/ws"))
 }
 
 #[derive(Default, Clone)]

@@ -68,19 +68,7 @@ enum NatsSide {
     /// It publishes its frames.
     Origin(async_nats::Client, nats::Subjects),
     /// It serves frames from NATS.
-    Relay(RelayLink),
-}
-
-/// What a relay's NATS task needs.
-struct RelayLink {
-    client: async_nats::Client,
-    subjects: nats::Subjects,
-    id: String,
-    inlet: pipeline::Inlet,
-    wants: watch::Receiver<pipeline::Interest>,
-    origin: watch::Sender<nats::relay::OriginState>,
-    events: tokio::sync::mpsc::Receiver<async_nats::Event>,
-    cursor: watch::Sender<cursor::State>,
+    Relay(nats::relay::Link),
 }
 
 impl App {
@@ -182,10 +170,10 @@ impl App {
             monitors: None,
             cursor: Some(Arc::new(watcher)),
             config: config.clone(),
-            nats: Some(NatsSide::Relay(RelayLink {
+            nats: Some(NatsSide::Relay(nats::relay::Link {
                 client,
                 subjects,
-                id,
+                relay: id,
                 inlet,
                 wants,
                 origin,
@@ -295,29 +283,7 @@ impl App {
                 ));
             }
             Some(NatsSide::Relay(link)) => {
-                let RelayLink {
-                    client,
-                    subjects,
-                    id,
-                    inlet,
-                    wants,
-                    origin,
-                    events,
-                    cursor,
-                } = link;
-                tokio::spawn(nats::relay::run(
-                    nats::relay::Link {
-                        client,
-                        subjects,
-                        relay: id,
-                        inlet,
-                        wants,
-                        origin,
-                        events,
-                        cursor,
-                    },
-                    stopping.clone(),
-                ));
+                tokio::spawn(nats::relay::run(link, stopping.clone()));
             }
         }
     }

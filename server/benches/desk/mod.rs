@@ -357,3 +357,22 @@ pub fn dressed_xvfb() -> Xvfb {
     let _ = conn.get_input_focus().map(|c| c.reply());
     x
 }
+
+/// Starts `cmd` (a deskcast) and returns it with the host:port of the URL it prints.
+pub fn spawn_deskcast(mut cmd: Command) -> (Killed, String) {
+    use std::io::BufRead as _;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("start deskcast");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let host = loop {
+        let line = lines
+            .next()
+            .expect("deskcast printed its URL")
+            .expect("read");
+        if let Some(i) = line.find("http://") {
+            break line[i + 7..].split('/').next().expect("host").to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Killed(child), host)
+}
