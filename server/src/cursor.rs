@@ -227,6 +227,15 @@ impl Watcher {
     }
 }
 
+/// Resolves when the cursor moved or changed (`true`) or its watcher stopped
+/// (`false`); never without a receiver.
+pub async fn changed(rx: &mut Option<watch::Receiver<State>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
 /// How often the watcher tries to reach a lost X server again.
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 

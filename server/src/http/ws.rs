@@ -138,15 +138,6 @@ impl Drop for SeatGuard {
     }
 }
 
-/// Resolves when the cursor changed (`true`) or its watcher stopped (`false`); never
-/// without a watcher.
-async fn cursor_changed(rx: &mut Option<watch::Receiver<cursor::State>>) -> bool {
-    match rx {
-        Some(rx) => rx.changed().await.is_ok(),
-        None => std::future::pending().await,
-    }
-}
-
 /// The next refusal of input from the origin (at a relay); `None` once there are no
 /// more; never without a source of them.
 async fn refused(
@@ -558,7 +549,7 @@ async fn session(
                     }
                     sent_input = sent_input.max(update.input_seq());
                 }
-                changed = cursor_changed(&mut cursor) => {
+                changed = cursor::changed(&mut cursor) => {
                     if !changed {
                         cursor = None;
                         continue;

@@ -117,7 +117,7 @@ pub async fn run(
                 // Looked at below (offer_key).
                 FeedEvent::Keyframe(true) => {}
             },
-            changed = cursor_changed(&mut pointer) => {
+            changed = crate::cursor::changed(&mut pointer) => {
                 if !changed {
                     pointer = None;
                     continue;
@@ -206,14 +206,6 @@ async fn feed_event(feed: &mut Option<Feed>) -> FeedEvent {
     tokio::select! {
         u = f.updates.recv() => FeedEvent::Update(u),
         k = f.keyframes.changed() => FeedEvent::Keyframe(k.is_ok()),
-    }
-}
-
-/// Resolves when the cursor moved or changed (`true`) or its watcher stopped (`false`).
-async fn cursor_changed(rx: &mut Option<watch::Receiver<crate::cursor::State>>) -> bool {
-    match rx {
-        Some(rx) => rx.changed().await.is_ok(),
-        None => std::future::pending().await,
     }
 }
 
