@@ -68,7 +68,7 @@ impl Tap {
             while let Some(msg) = frames.next().await {
                 if let Ok(Some(frame)) = parts.push(msg.payload) {
                     let mut seen = seen.lock().expect("lock");
-                    for m in frame.messages {
+                    for m in frame.body.messages {
                         seen.insert(jpeg_of(&m).to_vec());
                     }
                 }

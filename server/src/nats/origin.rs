@@ -19,7 +19,7 @@ use super::wire::{Frame, Kind};
 use super::{Beat, InputReply, InputRequest, Subjects, Wants, BEAT_EVERY, GONE_AFTER};
 use crate::control::Seat;
 use crate::input::{Input, SendError};
-use crate::pipeline::{Feed, Pipeline, Update, Whole, WholeViewer};
+use crate::pipeline::{Feed, Pipeline, Relayed, Update, Whole, WholeViewer};
 
 /// A relay, as last heard from.
 struct Relay {
@@ -247,12 +247,14 @@ impl Publisher {
     async fn update(&mut self, u: &Update) {
         let frame = Frame {
             kind: Kind::Update,
-            instance: self.instance,
-            seq: u.seq,
-            prev: u.prev,
-            key: u.key,
-            rects: u.rects.clone(),
-            messages: u.messages.clone(),
+            body: Relayed {
+                instance: self.instance,
+                seq: u.seq,
+                prev: u.prev,
+                key: u.key,
+                rects: u.rects.clone(),
+                messages: u.messages.clone(),
+            },
         };
         self.send(&self.subjects.frames, &frame).await;
         self.published = self.published.max(u.seq);
@@ -286,12 +288,14 @@ impl Publisher {
                 self.published = k.covers;
                 let frame = Frame {
                     kind: Kind::Keyframe,
-                    instance: self.instance,
-                    seq: k.covers,
-                    prev: k.covers,
-                    key: true,
-                    rects: k.update.rects.clone(),
-                    messages: k.update.messages.clone(),
+                    body: Relayed {
+                        instance: self.instance,
+                        seq: k.covers,
+                        prev: k.covers,
+                        key: true,
+                        rects: k.update.rects.clone(),
+                        messages: k.update.messages.clone(),
+                    },
                 };
                 self.send(&self.subjects.frames, &frame).await;
                 self.want_key = false;
@@ -329,12 +333,14 @@ impl Publisher {
         let message = Bytes::from(w.header.encode_with(&w.jpeg));
         let frame = Frame {
             kind: Kind::Whole,
-            instance: self.instance,
-            seq: w.covers,
-            prev: w.covers,
-            key: true,
-            rects: Vec::new(),
-            messages: vec![message],
+            body: Relayed {
+                instance: self.instance,
+                seq: w.covers,
+                prev: w.covers,
+                key: true,
+                rects: Vec::new(),
+                messages: vec![message],
+            },
         };
         self.send(&self.subjects.whole, &frame).await;
     }

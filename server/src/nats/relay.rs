@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::wire::{Assembler, Kind};
 use super::{Beat, InputReply, InputRequest, Subjects, Wants, BEAT_EVERY, GONE_AFTER};
-use crate::pipeline::{Incoming, Inlet, Interest, Relayed};
+use crate::pipeline::{Incoming, Inlet, Interest};
 
 /// What the relay knows of the origin.
 #[derive(Debug, Clone, Default)]
@@ -96,17 +96,9 @@ pub async fn run(link: Link, mut stopping: watch::Receiver<bool>) {
                 let Some(msg) = msg else { break };
                 match frame_parts.push(msg.payload) {
                     Ok(Some(f)) => {
-                        let r = Relayed {
-                            instance: f.instance,
-                            seq: f.seq,
-                            prev: f.prev,
-                            key: f.key,
-                            rects: f.rects,
-                            messages: f.messages,
-                        };
                         let incoming = match f.kind {
-                            Kind::Keyframe => Incoming::Keyframe(r),
-                            _ => Incoming::Update(r),
+                            Kind::Keyframe => Incoming::Keyframe(f.body),
+                            _ => Incoming::Update(f.body),
                         };
                         inlet.push(incoming);
                     }
@@ -117,7 +109,7 @@ pub async fn run(link: Link, mut stopping: watch::Receiver<bool>) {
             msg = wholes.next() => {
                 let Some(msg) = msg else { break };
                 if let Ok(Some(f)) = whole_parts.push(msg.payload) {
-                    let Some(m) = f.messages.into_iter().next() else { continue };
+                    let Some(m) = f.body.messages.into_iter().next() else { continue };
                     if let Ok((header, _)) = deskcast_shared::FrameHeader::decode(&m) {
                         let jpeg = m.slice(usize::from(m[0])..);
                         inlet.push(Incoming::Whole(header, jpeg));

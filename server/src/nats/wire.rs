@@ -21,6 +21,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::capture::Rect;
+use crate::pipeline::Relayed;
 
 const MAGIC: &[u8; 4] = b"DCF1";
 const HEADER: usize = 34;
@@ -47,18 +48,8 @@ pub enum Kind {
 pub struct Frame {
     /// What it is.
     pub kind: Kind,
-    /// Which run of the origin sent it.
-    pub instance: u64,
-    /// Its `seq`.
-    pub seq: u64,
-    /// The update before it.
-    pub prev: u64,
-    /// Whether it covers the whole screen.
-    pub key: bool,
-    /// What it covers.
-    pub rects: Vec<Rect>,
-    /// Its `/ws` messages.
-    pub messages: Vec<Bytes>,
+    /// The frame: the origin's run, `seq`, `prev`, rectangles and messages.
+    pub body: Relayed,
 }
 
 /// Why NATS messages could not be read as a frame.
@@ -80,36 +71,37 @@ pub enum WireError {
 impl Frame {
     /// The frame as NATS payloads of at most `max_payload` bytes each.
     pub fn encode(&self, max_payload: usize) -> Vec<Bytes> {
-        let mut body = BytesMut::with_capacity(4 + self.rects.len() * 16 + self.messages.len() * 4);
-        body.put_u16_le(self.rects.len() as u16);
-        for r in &self.rects {
+        let f = &self.body;
+        let mut body = BytesMut::with_capacity(4 + f.rects.len() * 16 + f.messages.len() * 4);
+        body.put_u16_le(f.rects.len() as u16);
+        for r in &f.rects {
             for v in [r.x, r.y, r.width, r.height] {
                 body.put_u32_le(v);
             }
         }
-        body.put_u16_le(self.messages.len() as u16);
-        for m in &self.messages {
+        body.put_u16_le(f.messages.len() as u16);
+        for m in &f.messages {
             body.put_u32_le(m.len() as u32);
         }
         // Lengths first, then the bytes: each message is copied once, straight into
         // the payload it travels in.
         let lengths = body.freeze();
         let room = max_payload.saturating_sub(HEADER).max(1024);
-        let total = lengths.len() + self.messages.iter().map(Bytes::len).sum::<usize>();
+        let total = lengths.len() + f.messages.iter().map(Bytes::len).sum::<usize>();
         let parts = total.div_ceil(room).max(1);
         let mut out = Vec::with_capacity(parts);
-        let mut pieces = std::iter::once(lengths).chain(self.messages.iter().cloned());
+        let mut pieces = std::iter::once(lengths).chain(f.messages.iter().cloned());
         let mut current: Option<Bytes> = None;
         for part in 0..parts {
             let mut payload = BytesMut::with_capacity(HEADER + room.min(total));
             payload.put_slice(MAGIC);
             payload.put_u8(self.kind as u8);
-            payload.put_u8(u8::from(self.key));
+            payload.put_u8(u8::from(f.key));
             payload.put_u16_le(part as u16);
             payload.put_u16_le(parts as u16);
-            payload.put_u64_le(self.instance);
-            payload.put_u64_le(self.seq);
-            payload.put_u64_le(self.prev);
+            payload.put_u64_le(f.instance);
+            payload.put_u64_le(f.seq);
+            payload.put_u64_le(f.prev);
             while payload.len() < HEADER + room {
                 let Some(mut piece) = current.take().or_else(|| pieces.next()) else {
                     break;
@@ -225,12 +217,14 @@ fn decode(head: &[u8], mut body: Bytes) -> Result<Frame, WireError> {
     let messages = lengths.into_iter().map(|n| body.split_to(n)).collect();
     Ok(Frame {
         kind,
-        instance: u64_at(10),
-        seq: u64_at(18),
-        prev: u64_at(26),
-        key: head[5] == 1,
-        rects,
-        messages,
+        body: Relayed {
+            instance: u64_at(10),
+            seq: u64_at(18),
+            prev: u64_at(26),
+            key: head[5] == 1,
+            rects,
+            messages,
+        },
     })
 }
 
@@ -241,21 +235,23 @@ mod tests {
     fn frame(sizes: &[usize]) -> Frame {
         Frame {
             kind: Kind::Update,
-            instance: 7,
-            seq: 42,
-            prev: 41,
-            key: false,
-            rects: vec![Rect {
-                x: 1,
-                y: 2,
-                width: 3,
-                height: 4,
-            }],
-            messages: sizes
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| Bytes::from(vec![i as u8; n]))
-                .collect(),
+            body: Relayed {
+                instance: 7,
+                seq: 42,
+                prev: 41,
+                key: false,
+                rects: vec![Rect {
+                    x: 1,
+                    y: 2,
+                    width: 3,
+                    height: 4,
+                }],
+                messages: sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| Bytes::from(vec![i as u8; n]))
+                    .collect(),
+            },
         }
     }
 
@@ -301,7 +297,7 @@ mod tests {
     fn parts_of_two_frames_are_never_joined() {
         let one = frame(&[5000]).encode(2048);
         let mut other = frame(&[5000]);
-        other.seq = 43;
+        other.body.seq = 43;
         let other = other.encode(2048);
         let mut a = Assembler::default();
         assert_eq!(a.push(one[0].clone()), Ok(None));
@@ -315,6 +311,6 @@ mod tests {
         for p in &other {
             got = a.push(p.clone()).expect("reads");
         }
-        assert_eq!(got.map(|f| f.seq), Some(43));
+        assert_eq!(got.map(|f| f.body.seq), Some(43));
     }
 }

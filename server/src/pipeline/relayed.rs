@@ -29,7 +29,7 @@ use super::{Keyframe, Shared, SourceState, Update, Whole};
 use crate::capture::{FrameSource as _, Geometry, Placeholder, Rect};
 
 /// One frame from the origin, in the origin's numbering.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relayed {
     /// Which run of the origin sent it (a restarted origin numbers from 1 again).
     pub instance: u64,
